@@ -1,0 +1,1 @@
+//! Classifying upstream answers into outcomes (SPEC §5).

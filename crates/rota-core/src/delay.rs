@@ -1,0 +1,1 @@
+//! Reading explicit retry delays from upstream answers (SPEC §5).

@@ -1,0 +1,48 @@
+//! Per-request facts extracted in one pass over the body.
+
+use std::ops::Range;
+
+use crate::Protocol;
+
+/// The session fingerprint of a request (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(pub String);
+
+impl SessionId {
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the body's single parse pass found out about a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The dialect, from the path.
+    pub protocol: Option<Protocol>,
+    /// The model the client asked for (body `model`, or the Gemini path's model).
+    pub model: Option<String>,
+    /// Byte range of the body's `model` string value, *inside* the quotes, if it came from the
+    /// body; lets the model be rewritten without re-serialising the body.
+    pub model_span: Option<Range<usize>>,
+    /// Whether the client asked for a streamed answer.
+    pub stream: bool,
+    /// The session fingerprint, if one applied.
+    pub session_id: Option<SessionId>,
+    /// Whether the body was well-formed JSON (an empty body counts as well-formed).
+    pub body: BodyShape,
+}
+
+/// What kind of body the request had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BodyShape {
+    /// No body bytes.
+    #[default]
+    Empty,
+    /// A JSON object.
+    JsonObject,
+    /// Valid JSON that is not an object.
+    JsonOther,
+    /// Not valid JSON; the string is a short, client-safe description.
+    Malformed(&'static str),
+}

@@ -1,0 +1,26 @@
+//! rota-core: the pure scheduling model behind rota — no I/O, no async runtime.
+//!
+//! - [`account`]: accounts, tiers, credentials.
+//! - [`fingerprint`]: the one-pass body inspection that yields [`RequestFacts`] (SPEC §2).
+//! - [`delay`] and [`classify`]: reading an upstream answer into an [`Outcome`] (SPEC §5).
+//! - [`cooldown`]: the cooldown ladders and never-shortening deadlines.
+//! - [`scheduler`]: fixed → sticky → window → rotation selection (SPEC §3).
+//! - [`store`]: the session-binding store trait and its in-memory implementation.
+//! - [`mapping`]: model name mapping.
+//! - [`clock`]: the injectable clock.
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod classify;
+pub mod clock;
+pub mod delay;
+pub mod facts;
+pub mod fingerprint;
+pub mod outcome;
+pub mod protocol;
+
+pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use facts::{BodyShape, RequestFacts, SessionId};
+pub use outcome::{Failure, Outcome, Reason};
+pub use protocol::Protocol;

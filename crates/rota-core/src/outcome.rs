@@ -1,0 +1,87 @@
+//! What an upstream answer means for the account that produced it.
+
+use std::time::Duration;
+
+/// Why an account (or an account × model pair) is cooling down. Rows of SPEC §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// 429 with `QUOTA_EXHAUSTED` or quota wording; scope account × model; ladder.
+    QuotaExhausted,
+    /// 429 `RATE_LIMIT_EXCEEDED`, "per minute", "rate limit"; scope account.
+    RateLimited,
+    /// 429 `MODEL_CAPACITY_EXHAUSTED`; scope account × model; 5, 10, 15 s.
+    Capacity,
+    /// Any other 429; scope account.
+    Unknown,
+    /// 500, 502, 503, 529; scope account; does not raise the consecutive count.
+    ServerError,
+    /// 401 (after a token refresh, for OAuth accounts); scope account.
+    Unauthorized,
+    /// 403; scope account.
+    Forbidden,
+    /// An OAuth refresh failed for a reason other than `invalid_grant`; scope account.
+    RefreshFailed,
+}
+
+impl Reason {
+    /// A stable snake_case name, used in admin output and metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::QuotaExhausted => "quota_exhausted",
+            Self::RateLimited => "rate_limited",
+            Self::Capacity => "capacity",
+            Self::Unknown => "unknown",
+            Self::ServerError => "server_error",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::RefreshFailed => "refresh_failed",
+        }
+    }
+
+    /// Whether the cooldown applies to one model only (account × model) or the whole account.
+    pub const fn is_per_model(self) -> bool {
+        matches!(self, Self::QuotaExhausted | Self::Capacity)
+    }
+
+    /// Whether this failure raises the consecutive-failure count used by the ladders.
+    pub const fn raises_count(self) -> bool {
+        !matches!(self, Self::ServerError)
+    }
+}
+
+/// A classified failure: the reason, and the delay the upstream asked for, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Which row of the cooldown table applies.
+    pub reason: Reason,
+    /// The explicit delay found in headers or body, if any.
+    pub explicit_delay: Option<Duration>,
+    /// For `RateLimited`: the answer said "resource exhausted" (default 30 s instead of 5 s).
+    pub resource_exhausted: bool,
+}
+
+impl Failure {
+    /// A failure with no explicit delay.
+    pub const fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            explicit_delay: None,
+            resource_exhausted: false,
+        }
+    }
+}
+
+/// The meaning of one upstream answer for scheduling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// 2xx: clears the failure count and the account-level cooldown. Carries the remaining
+    /// request-quota fraction (0.0‥=1.0) if the answer's rate-limit headers told it.
+    Success {
+        /// Remaining fraction of the request quota, from rate-limit headers.
+        remaining_quota: Option<f64>,
+    },
+    /// An answer that marks a cooldown (and is retried on another account).
+    Failure(Failure),
+    /// Anything else (400, 404, 413, 422, 504, 3xx…): says nothing about the account.
+    Neutral,
+}

@@ -1,0 +1,50 @@
+//! The request dialects rota recognises.
+
+/// The API dialect of a request, decided from its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI `POST /v1/chat/completions` (`messages`).
+    OpenAiChat,
+    /// OpenAI `POST /v1/responses` (`input`).
+    OpenAiResponses,
+    /// Anthropic `POST /v1/messages`.
+    Anthropic,
+    /// Gemini `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent`.
+    Gemini,
+    /// Anything else (e.g. `GET /v1/models`).
+    Other,
+}
+
+impl Protocol {
+    /// Decides the protocol from a request path.
+    ///
+    /// ```
+    /// use rota_core::Protocol;
+    /// assert_eq!(Protocol::from_path("/v1/messages"), Protocol::Anthropic);
+    /// assert_eq!(
+    ///     Protocol::from_path("/v1beta/models/gemini-pro:generateContent"),
+    ///     Protocol::Gemini
+    /// );
+    /// ```
+    pub fn from_path(path: &str) -> Self {
+        match path {
+            "/v1/chat/completions" => Self::OpenAiChat,
+            "/v1/responses" => Self::OpenAiResponses,
+            "/v1/messages" => Self::Anthropic,
+            p if p.starts_with("/v1beta/models/") && p.contains(':') => Self::Gemini,
+            _ => Self::Other,
+        }
+    }
+
+    /// For Gemini paths, the model named in the path (`/v1beta/models/{model}:method`).
+    pub fn gemini_path_model(path: &str) -> Option<&str> {
+        let rest = path.strip_prefix("/v1beta/models/")?;
+        let (model, _method) = rest.split_once(':')?;
+        (!model.is_empty()).then_some(model)
+    }
+
+    /// Whether a Gemini path asks for a stream (`:streamGenerateContent`).
+    pub fn gemini_path_streams(path: &str) -> bool {
+        path.ends_with(":streamGenerateContent")
+    }
+}
