@@ -13,14 +13,23 @@
 pub mod account;
 pub mod classify;
 pub mod clock;
+pub mod cooldown;
 pub mod delay;
 pub mod facts;
 pub mod fingerprint;
+pub mod mapping;
 pub mod outcome;
 pub mod protocol;
+pub mod scheduler;
+pub mod settings;
+pub mod store;
 
 pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use facts::{BodyShape, RequestFacts, SessionId};
+pub use mapping::ModelMapping;
 pub use outcome::{Failure, Outcome, Reason};
 pub use protocol::Protocol;
+pub use scheduler::{Decision, Pick, Scheduler, SelectRequest, Selection, Unavailable};
+pub use settings::{Mode, Settings};
+pub use store::{BindingStore, MemoryBindingStore};

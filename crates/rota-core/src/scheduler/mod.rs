@@ -1,0 +1,540 @@
+//! The scheduler: which account serves a request (SPEC §3).
+//!
+//! [`Scheduler`] owns the accounts, their cooldowns and the runtime settings behind one short
+//! lock that is never held across an `.await` (there are none here: the model is pure).
+//! Session bindings are *not* here: they live in a [`BindingStore`](crate::store::BindingStore),
+//! and the caller passes the bound account in [`SelectRequest::bound`].
+//!
+//! Selection is O(log n) in the number of accounts plus the number of unusable candidates it
+//! passes over: candidates sit in ordered sets with a round-robin cursor.
+
+mod order;
+mod view;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cooldown::{CooldownConfig, Cooldowns, Deadline};
+use crate::outcome::Outcome;
+use crate::settings::{Mode, Settings};
+use crate::{AccountId, AccountSpec};
+
+use order::{FULL_QUOTA, Order, key, quota_bucket};
+pub use view::{AccountView, CooldownView};
+
+/// How long a remaining-quota reading from rate-limit headers is trusted.
+const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
+/// At most this many models get their own quota-aware order (bounds memory against clients
+/// that send arbitrary model names).
+const MAX_QUOTA_MODELS: usize = 64;
+/// How long a request may wait when no account is usable, outside CacheFirst.
+pub const DEFAULT_WAIT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Why an account was chosen; reported in `X-Rota-Decision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The operator's fixed account.
+    Fixed,
+    /// The session's bound account.
+    Sticky,
+    /// The globally last-used account, within the window.
+    Window,
+    /// The next usable account in order.
+    Rotation,
+    /// A short-delay 429 retried on the same account.
+    Grace,
+}
+
+impl Decision {
+    /// The lower-case header value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fixed => "fixed",
+            Self::Sticky => "sticky",
+            Self::Window => "window",
+            Self::Rotation => "rotation",
+            Self::Grace => "grace",
+        }
+    }
+}
+
+/// What the caller knows about one selection.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectRequest<'a> {
+    /// The model the request will be sent upstream with (after mapping).
+    pub model: &'a str,
+    /// 0 for the first attempt; every later attempt forces a rotation.
+    pub attempt: u32,
+    /// Accounts this request already tried; never picked again.
+    pub attempted: &'a [AccountId],
+    /// The account the session is bound to, if any (ignored unless attempt 0 and the mode uses
+    /// bindings).
+    pub bound: Option<AccountId>,
+    /// Grace retry: the account whose short 429 delay was just waited out.
+    pub grace: Option<AccountId>,
+    /// How long this request has already waited for cooldowns.
+    pub waited: Duration,
+}
+
+impl<'a> SelectRequest<'a> {
+    /// A first attempt for `model` with nothing bound.
+    pub fn new(model: &'a str) -> Self {
+        Self {
+            model,
+            attempt: 0,
+            attempted: &[],
+            bound: None,
+            grace: None,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+/// The account picked and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// The account.
+    pub account: AccountId,
+    /// Why.
+    pub decision: Decision,
+}
+
+/// Why no account can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Every account is cooling down (or already tried); the earliest is free again after
+    /// `retry_after`.
+    AllLimited {
+        /// Time until the earliest cooldown ends.
+        retry_after: Duration,
+    },
+    /// No accounts are configured, or all are disabled.
+    NoAccounts,
+}
+
+/// The scheduler's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Use this account.
+    Picked(Pick),
+    /// Nothing usable now, but something will be by `until` within the wait budget: sleep
+    /// until then and select again (with `waited` increased).
+    Wait {
+        /// When to select again.
+        until: Instant,
+    },
+    /// No account can serve.
+    Unavailable(Unavailable),
+}
+
+/// The error of naming an account the pool does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAccount(pub String);
+
+impl fmt::Display for UnknownAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown account {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownAccount {}
+
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    fraction: f64,
+    at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct AccountState {
+    disabled: Option<String>,
+    cooldowns: Cooldowns,
+    quota: Vec<(Box<str>, Quota)>,
+    requests: u64,
+    failures: u64,
+}
+
+impl AccountState {
+    fn quota_for(&self, model: &str) -> Option<Quota> {
+        self.quota
+            .iter()
+            .find(|(m, _)| &**m == model)
+            .map(|(_, q)| *q)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    settings: Settings,
+    fixed: Option<AccountId>,
+    accounts: Vec<AccountState>,
+    base: Order,
+    by_model: HashMap<Box<str>, Order>,
+    last_used: Option<(AccountId, Instant)>,
+}
+
+/// Why one account cannot serve right now.
+enum Blocked {
+    No,
+    Disabled,
+    Attempted,
+    QuotaProtected,
+    Cooling(Deadline),
+}
+
+/// The pure scheduling model: accounts, their dynamic state, and selection.
+///
+/// ```
+/// use rota_core::scheduler::{Decision, Scheduler, Selection, SelectRequest};
+/// use rota_core::{AccountSpec, Tier};
+/// use std::time::Instant;
+///
+/// let s = Scheduler::new(vec![
+///     AccountSpec::api_key("free@x", Tier::Free, "k1"),
+///     AccountSpec::api_key("ultra@x", Tier::Ultra, "k2"),
+/// ]);
+/// let Selection::Picked(pick) = s.select(&SelectRequest::new("m"), Instant::now()) else {
+///     panic!("two healthy accounts")
+/// };
+/// assert_eq!(s.spec(pick.account).email, "ultra@x"); // best tier first
+/// assert_eq!(pick.decision, Decision::Rotation);
+/// ```
+#[derive(Debug)]
+pub struct Scheduler {
+    specs: Box<[AccountSpec]>,
+    by_email: HashMap<String, AccountId>,
+    cooldown: CooldownConfig,
+    quota_floor: f64,
+    state: Mutex<State>,
+}
+
+impl Scheduler {
+    /// A scheduler over `accounts` (in configuration order) with default settings.
+    pub fn new(accounts: Vec<AccountSpec>) -> Self {
+        Self::with_config(accounts, Settings::default(), CooldownConfig::default())
+    }
+
+    /// A scheduler with explicit settings and cooldown configuration.
+    ///
+    /// If two accounts share an email, the first one is the one found by email.
+    pub fn with_config(
+        accounts: Vec<AccountSpec>,
+        settings: Settings,
+        cooldown: CooldownConfig,
+    ) -> Self {
+        let mut by_email = HashMap::with_capacity(accounts.len());
+        for (i, a) in accounts.iter().enumerate() {
+            by_email
+                .entry(a.email.clone())
+                .or_insert(AccountId(i as u32));
+        }
+        let base = Order::new(
+            accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| key(a.tier, FULL_QUOTA, AccountId(i as u32))),
+        );
+        let state = State {
+            settings,
+            fixed: None,
+            accounts: accounts.iter().map(|_| AccountState::default()).collect(),
+            base,
+            by_model: HashMap::new(),
+            last_used: None,
+        };
+        Self {
+            specs: accounts.into_boxed_slice(),
+            by_email,
+            cooldown,
+            quota_floor: 0.0,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Accounts whose remaining quota for a model is known to be at or below `floor` (0.0‥1.0)
+    /// are skipped for that model ("quota-protected"). Default 0.0: only exhausted ones.
+    pub fn with_quota_floor(mut self, floor: f64) -> Self {
+        self.quota_floor = floor.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Number of configured accounts.
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Whether no accounts are configured.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// The static description of an account.
+    ///
+    /// # Panics
+    /// If `id` does not belong to this scheduler.
+    pub fn spec(&self, id: AccountId) -> &AccountSpec {
+        &self.specs[id.index()]
+    }
+
+    /// Every account, in configuration order.
+    pub fn specs(&self) -> &[AccountSpec] {
+        &self.specs
+    }
+
+    /// The account with this email.
+    pub fn account_id(&self, email: &str) -> Option<AccountId> {
+        self.by_email.get(email).copied()
+    }
+
+    /// The cooldown configuration.
+    pub fn cooldown_config(&self) -> &CooldownConfig {
+        &self.cooldown
+    }
+
+    /// The current runtime settings.
+    pub fn settings(&self) -> Settings {
+        self.state.lock().settings
+    }
+
+    /// Replaces the runtime settings (takes effect for the next selection).
+    pub fn set_settings(&self, settings: Settings) {
+        self.state.lock().settings = settings;
+    }
+
+    /// Sets (or clears, with `None`) the fixed account.
+    pub fn set_fixed(&self, email: Option<&str>) -> Result<(), UnknownAccount> {
+        let id = email
+            .map(|e| {
+                self.account_id(e)
+                    .ok_or_else(|| UnknownAccount(e.to_owned()))
+            })
+            .transpose()?;
+        self.state.lock().fixed = id;
+        Ok(())
+    }
+
+    /// The fixed account, if set.
+    pub fn fixed(&self) -> Option<AccountId> {
+        self.state.lock().fixed
+    }
+
+    /// Disables an account with a reason (it is never selected until enabled).
+    pub fn disable(&self, id: AccountId, reason: impl Into<String>) {
+        if let Some(a) = self.state.lock().accounts.get_mut(id.index()) {
+            a.disabled = Some(reason.into());
+        }
+    }
+
+    /// Enables an account again.
+    pub fn enable(&self, id: AccountId) {
+        if let Some(a) = self.state.lock().accounts.get_mut(id.index()) {
+            a.disabled = None;
+        }
+    }
+
+    /// The reason an account is disabled, or `None` if it is enabled.
+    pub fn disabled_reason(&self, id: AccountId) -> Option<String> {
+        self.state
+            .lock()
+            .accounts
+            .get(id.index())
+            .and_then(|a| a.disabled.clone())
+    }
+
+    /// Clears every cooldown (and the failure count) of an account.
+    pub fn clear_cooldowns(&self, id: AccountId) {
+        if let Some(a) = self.state.lock().accounts.get_mut(id.index()) {
+            a.cooldowns.clear();
+        }
+    }
+
+    /// Records the outcome of an attempt on `account` for `model`; returns the cooldown that
+    /// a failure set (or kept), if any.
+    pub fn record(
+        &self,
+        account: AccountId,
+        model: &str,
+        outcome: &Outcome,
+        now: Instant,
+    ) -> Option<Deadline> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let a = st.accounts.get_mut(account.index())?;
+        a.requests += 1;
+        match outcome {
+            Outcome::Success { remaining_quota } => {
+                a.cooldowns.succeed();
+                a.cooldowns.prune(now);
+                if let Some(fraction) = *remaining_quota {
+                    self.set_quota(st, account, model, fraction, now);
+                }
+                None
+            }
+            Outcome::Failure(failure) => {
+                a.failures += 1;
+                a.cooldowns.prune(now);
+                Some(a.cooldowns.mark(&self.cooldown, failure, model, now))
+            }
+            Outcome::Neutral => None,
+        }
+    }
+
+    fn set_quota(&self, st: &mut State, id: AccountId, model: &str, fraction: f64, now: Instant) {
+        let tier = self.specs[id.index()].tier;
+        let a = &mut st.accounts[id.index()];
+        let old = a
+            .quota_for(model)
+            .map_or(FULL_QUOTA, |q| quota_bucket(q.fraction));
+        let q = Quota { fraction, at: now };
+        match a.quota.iter_mut().find(|(m, _)| &**m == model) {
+            Some(slot) => slot.1 = q,
+            None => a.quota.push((model.into(), q)),
+        }
+        let new = quota_bucket(fraction);
+        if let Some(order) = st.by_model.get_mut(model) {
+            order.replace(key(tier, old, id), key(tier, new, id));
+        } else if st.by_model.len() < MAX_QUOTA_MODELS {
+            let order = Order::new(self.specs.iter().enumerate().map(|(i, spec)| {
+                let bucket = st.accounts[i]
+                    .quota_for(model)
+                    .map_or(FULL_QUOTA, |q| quota_bucket(q.fraction));
+                key(spec.tier, bucket, AccountId(i as u32))
+            }));
+            st.by_model.insert(model.into(), order);
+        }
+    }
+
+    fn blocked(&self, st: &State, id: AccountId, req: &SelectRequest<'_>, now: Instant) -> Blocked {
+        let Some(a) = st.accounts.get(id.index()) else {
+            return Blocked::Disabled;
+        };
+        if a.disabled.is_some() {
+            Blocked::Disabled
+        } else if req.attempted.contains(&id) {
+            Blocked::Attempted
+        } else if let Some(d) = a.cooldowns.blocking(req.model, now) {
+            Blocked::Cooling(d)
+        } else if a.quota_for(req.model).is_some_and(|q| {
+            q.fraction <= self.quota_floor && now.saturating_duration_since(q.at) < QUOTA_FRESH_FOR
+        }) {
+            Blocked::QuotaProtected
+        } else {
+            Blocked::No
+        }
+    }
+
+    fn usable(&self, st: &State, id: AccountId, req: &SelectRequest<'_>, now: Instant) -> bool {
+        matches!(self.blocked(st, id, req, now), Blocked::No)
+    }
+
+    /// Picks the account for one attempt (SPEC §3: fixed → sticky → window → rotation).
+    pub fn select(&self, req: &SelectRequest<'_>, now: Instant) -> Selection {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let selection = self.select_locked(st, req, now);
+        if let Selection::Picked(pick) = selection {
+            st.last_used = Some((pick.account, now));
+        }
+        selection
+    }
+
+    fn select_locked(&self, st: &mut State, req: &SelectRequest<'_>, now: Instant) -> Selection {
+        let settings = st.settings;
+        let first = req.attempt == 0;
+        let sticky_modes = settings.mode != Mode::PerformanceFirst;
+        let picked = |account, decision| Selection::Picked(Pick { account, decision });
+
+        if let Some(g) = req.grace.filter(|g| self.usable(st, *g, req, now)) {
+            return picked(g, Decision::Grace);
+        }
+        if let Some(f) = st.fixed.filter(|f| self.usable(st, *f, req, now)) {
+            return picked(f, Decision::Fixed);
+        }
+        if first && sticky_modes {
+            if let Some(b) = req.bound {
+                match self.blocked(st, b, req, now) {
+                    Blocked::No => return picked(b, Decision::Sticky),
+                    Blocked::Cooling(d)
+                        if settings.mode == Mode::CacheFirst
+                            && d.until.saturating_duration_since(now)
+                                <= settings.max_wait.saturating_sub(req.waited) =>
+                    {
+                        return Selection::Wait { until: d.until };
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((l, at)) = st.last_used {
+                let fresh = now.saturating_duration_since(at) < settings.window;
+                if fresh && self.usable(st, l, req, now) {
+                    return picked(l, Decision::Window);
+                }
+            }
+        }
+        let order = st.by_model.get(req.model).unwrap_or(&st.base);
+        let next = order
+            .iter(true)
+            .find(|k| self.usable(st, AccountId(k.2), req, now))
+            .copied();
+        if let Some(k) = next {
+            match st.by_model.get_mut(req.model) {
+                Some(o) => o.advance_to(k),
+                None => st.base.advance_to(k),
+            }
+            return picked(AccountId(k.2), Decision::Rotation);
+        }
+        self.none_usable(st, req, now)
+    }
+
+    fn none_usable(&self, st: &State, req: &SelectRequest<'_>, now: Instant) -> Selection {
+        let mut any_enabled = false;
+        let mut earliest_untried: Option<Instant> = None;
+        let mut earliest_any: Option<Instant> = None;
+        for (i, a) in st.accounts.iter().enumerate() {
+            if a.disabled.is_some() {
+                continue;
+            }
+            any_enabled = true;
+            let Some(d) = a.cooldowns.blocking(req.model, now) else {
+                continue;
+            };
+            earliest_any = Some(earliest_any.map_or(d.until, |e| e.min(d.until)));
+            if let Blocked::Cooling(_) = self.blocked(st, AccountId(i as u32), req, now) {
+                earliest_untried = Some(earliest_untried.map_or(d.until, |e| e.min(d.until)));
+            }
+        }
+        if !any_enabled {
+            return Selection::Unavailable(Unavailable::NoAccounts);
+        }
+        let budget = match st.settings.mode {
+            Mode::CacheFirst => st.settings.max_wait,
+            _ => DEFAULT_WAIT_BUDGET,
+        }
+        .saturating_sub(req.waited);
+        if let Some(until) = earliest_untried {
+            if until.saturating_duration_since(now) <= budget {
+                return Selection::Wait { until };
+            }
+        }
+        let retry_after = earliest_untried
+            .or(earliest_any)
+            .map_or(Duration::from_secs(1), |e| e.saturating_duration_since(now));
+        Selection::Unavailable(Unavailable::AllLimited { retry_after })
+    }
+
+    /// Whether some account could serve `req` right now, without waiting (used by the retry
+    /// policy to decide whether another attempt can go anywhere).
+    pub fn any_usable(&self, req: &SelectRequest<'_>, now: Instant) -> bool {
+        let st = self.state.lock();
+        let order = st.by_model.get(req.model).unwrap_or(&st.base);
+        order
+            .iter(false)
+            .any(|k| self.usable(&st, AccountId(k.2), req, now))
+    }
+}
+
+#[cfg(test)]
+mod tests;
