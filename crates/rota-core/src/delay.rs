@@ -1,1 +1,853 @@
 //! Reading explicit retry delays from upstream answers (SPEC §5).
+//!
+//! An upstream that refuses a request often says how long to wait: a `Retry-After` header, a
+//! `google.rpc.RetryInfo` detail, an `ErrorInfo` `quotaResetDelay`, a `retry-after-ms` header,
+//! or plain words in the error message. [`explicit_delay`] looks for them in that order.
+//! Durations are parsed exactly, in integer nanoseconds, and never overflow: an explicit delay
+//! is capped at [`MAX_DELAY`].
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use rota_core::delay::{explicit_delay, parse_duration};
+//!
+//! assert_eq!(parse_duration("1h16m0.667s"), Some(Duration::from_millis(4_560_667)));
+//! assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+//!
+//! let body = br#"{"error":{"message":"Rate limited. Please try again in 2m 30s."}}"#;
+//! let delay = explicit_delay(&http::HeaderMap::new(), body, SystemTime::UNIX_EPOCH);
+//! assert_eq!(delay, Some(Duration::from_secs(150)));
+//! ```
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+use http::header::RETRY_AFTER;
+use serde_json::{Map, Value};
+
+/// The longest explicit delay [`explicit_delay`] and [`parse_retry_after`] return (30 days);
+/// anything longer is absurd and is capped to this.
+pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// [`parse_duration`] saturates here (100 years) so that its result can always be added to an
+/// `Instant` or a `SystemTime` without overflowing.
+const PARSE_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// How many bytes of a raw (non-JSON) body are searched for delay or reason wording.
+pub(crate) const TEXT_SCAN_LIMIT: usize = 16 * 1024;
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+const NANOS_PER_MILLI: u128 = 1_000_000;
+
+/// Fraction digits beyond this many are ignored (they are below a nanosecond for any unit).
+const MAX_FRACTION_DIGITS: u32 = 18;
+
+/// Unit words, matched ASCII-case-insensitively, and their length in nanoseconds.
+const UNITS: &[(&str, u128)] = &[
+    ("ns", 1),
+    ("nanosecond", 1),
+    ("nanoseconds", 1),
+    ("us", 1_000),
+    ("µs", 1_000), // U+00B5 MICRO SIGN
+    ("μs", 1_000), // U+03BC GREEK SMALL LETTER MU
+    ("microsecond", 1_000),
+    ("microseconds", 1_000),
+    ("ms", NANOS_PER_MILLI),
+    ("msec", NANOS_PER_MILLI),
+    ("msecs", NANOS_PER_MILLI),
+    ("millisecond", NANOS_PER_MILLI),
+    ("milliseconds", NANOS_PER_MILLI),
+    ("s", NANOS_PER_SEC),
+    ("sec", NANOS_PER_SEC),
+    ("secs", NANOS_PER_SEC),
+    ("second", NANOS_PER_SEC),
+    ("seconds", NANOS_PER_SEC),
+    ("m", 60 * NANOS_PER_SEC),
+    ("min", 60 * NANOS_PER_SEC),
+    ("mins", 60 * NANOS_PER_SEC),
+    ("minute", 60 * NANOS_PER_SEC),
+    ("minutes", 60 * NANOS_PER_SEC),
+    ("h", 3_600 * NANOS_PER_SEC),
+    ("hr", 3_600 * NANOS_PER_SEC),
+    ("hrs", 3_600 * NANOS_PER_SEC),
+    ("hour", 3_600 * NANOS_PER_SEC),
+    ("hours", 3_600 * NANOS_PER_SEC),
+    ("d", 86_400 * NANOS_PER_SEC),
+    ("day", 86_400 * NANOS_PER_SEC),
+    ("days", 86_400 * NANOS_PER_SEC),
+];
+
+/// Phrases (lowercase) after which message text states a delay.
+const DELAY_PHRASES: &[&str] = &[
+    "try again in",
+    "try again after",
+    "retry in",
+    "retry after",
+    "retrying in",
+    "reset after",
+    "resets after",
+    "reset in",
+    "resets in",
+    "wait",
+];
+
+/// Parses a Go/Google-style duration.
+///
+/// Accepts one or more `<number><unit>` components, optionally separated by spaces
+/// (`"2m30s"`, `"2m 30s"`, `"1h16m0.667s"`), or a bare number meaning seconds (`"90"`).
+/// Units are `h`, `m`, `s`, `ms`, `us`/`µs`, `ns` (plus `d` and the spelled-out words such as
+/// `seconds`, `sec`, `min`, `hours`), matched case-insensitively. `"500ms"` is half a second.
+/// Decimals are parsed as integer nanoseconds, without floating-point rounding, so
+/// `"1.203608125s"` is exactly `Duration::new(1, 203_608_125)`; digits below a nanosecond are
+/// truncated. Negative durations and trailing text are rejected. Absurdly long durations
+/// saturate at 100 years instead of overflowing.
+///
+/// ```
+/// use std::time::Duration;
+/// use rota_core::delay::parse_duration;
+///
+/// assert_eq!(parse_duration("1.203608125s"), Some(Duration::new(1, 203_608_125)));
+/// assert_eq!(parse_duration("2m 30s"), Some(Duration::from_secs(150)));
+/// assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let (nanos, consumed) = parse_prefix(s)?;
+    (consumed == s.len()).then(|| nanos_to_duration(nanos, PARSE_LIMIT))
+}
+
+/// Parses a `Retry-After` header value: delta-seconds (`"120"`) or an HTTP date, relative to
+/// `now` (a date in the past gives `Duration::ZERO`).
+///
+/// Leniently, fractional seconds (`"1.5"`) and Go-style durations (`"30s"`) are accepted too.
+/// The result is capped at [`MAX_DELAY`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use rota_core::delay::parse_retry_after;
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20 UTC
+/// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+/// assert_eq!(
+///     parse_retry_after("Tue, 14 Nov 2023 22:15:20 GMT", now),
+///     Some(Duration::from_secs(120))
+/// );
+/// assert_eq!(parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), Some(Duration::ZERO));
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Some(nanos) = parse_plain_number(value, NANOS_PER_SEC) {
+        return Some(nanos_to_duration(nanos, MAX_DELAY));
+    }
+    if let Ok(date) = httpdate::parse_http_date(value) {
+        let delay = date.duration_since(now).unwrap_or(Duration::ZERO);
+        return Some(delay.min(MAX_DELAY));
+    }
+    parse_duration(value).map(|d| d.min(MAX_DELAY))
+}
+
+/// The explicit delay of an upstream answer, first found in this order (SPEC §5):
+///
+/// 1. the `Retry-After` header (seconds or HTTP date, see [`parse_retry_after`]);
+/// 2. a `retryDelay` (`google.rpc.RetryInfo`) in `error.details[]`;
+/// 3. an `ErrorInfo` `metadata.quotaResetDelay` in `error.details[]`;
+/// 4. the `retry-after-ms` header (Anthropic/OpenAI; milliseconds, may be fractional);
+/// 5. the message text (`error.message`, or the raw body when there is none), case-insensitively:
+///    "try again in 2m 30s", "Please try again in 20ms", "quota will reset after 1h2m3s",
+///    "retry after 10 seconds", "retry in 30 sec"…
+///
+/// The body may be an error object, a JSON array wrapping one (Gemini sends
+/// `[{"error":{…}}]`; the first element is used), or not JSON at all. The result is capped at
+/// [`MAX_DELAY`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use rota_core::delay::explicit_delay;
+///
+/// let body = br#"{"error":{"details":[
+///     {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}"#;
+/// let delay = explicit_delay(&http::HeaderMap::new(), body, SystemTime::UNIX_EPOCH);
+/// assert_eq!(delay, Some(Duration::from_millis(1500)));
+/// ```
+pub fn explicit_delay(headers: &HeaderMap, body: &[u8], now: SystemTime) -> Option<Duration> {
+    let parsed = parse_body(body);
+    explicit_delay_in(headers, parsed.as_ref(), body, now)
+}
+
+/// [`explicit_delay`] over an already parsed body (`parsed` is `None` when the body is not
+/// JSON); `raw` is the body itself, searched for wording when there is no error message.
+pub(crate) fn explicit_delay_in(
+    headers: &HeaderMap,
+    parsed: Option<&Value>,
+    raw: &[u8],
+    now: SystemTime,
+) -> Option<Duration> {
+    let error = parsed.and_then(error_value);
+    header_retry_after(headers, now)
+        .or_else(|| error.and_then(retry_info_delay))
+        .or_else(|| error.and_then(quota_reset_delay))
+        .or_else(|| header_retry_after_ms(headers))
+        .or_else(|| text_delay(&error_text(error, raw).to_ascii_lowercase()))
+        .map(|d| d.min(MAX_DELAY))
+}
+
+/// Parses an upstream body as JSON; `None` if it is not JSON.
+pub(crate) fn parse_body(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(body).ok()
+}
+
+/// The error inside a parsed body: the first element of a top-level array, then its `error`
+/// member (object or string) if it has one, else the value itself.
+pub(crate) fn error_value(parsed: &Value) -> Option<&Value> {
+    let top = match parsed {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    match top.get("error") {
+        Some(error @ (Value::Object(_) | Value::String(_))) => Some(error),
+        _ => Some(top),
+    }
+}
+
+/// The objects of `error.details[]`.
+pub(crate) fn details(error: &Value) -> impl Iterator<Item = &Map<String, Value>> {
+    error
+        .get("details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+/// The human-readable message of an error: the error itself if it is a string, else its
+/// `message` member.
+pub(crate) fn error_message(error: &Value) -> Option<&str> {
+    match error {
+        Value::String(s) => Some(s),
+        other => other.get("message").and_then(Value::as_str),
+    }
+}
+
+/// The text to search for wording: the error message if there is one, else the raw body
+/// (lossily decoded, at most [`TEXT_SCAN_LIMIT`] bytes).
+pub(crate) fn error_text<'a>(error: Option<&'a Value>, raw: &'a [u8]) -> Cow<'a, str> {
+    match error.and_then(error_message) {
+        Some(message) => Cow::Borrowed(message),
+        None => String::from_utf8_lossy(raw.get(..TEXT_SCAN_LIMIT).unwrap_or(raw)),
+    }
+}
+
+/// The first parseable `Retry-After` header.
+fn header_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    headers
+        .get_all(RETRY_AFTER)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| parse_retry_after(v, now))
+}
+
+/// The first parseable `retry-after-ms` header.
+fn header_retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get_all("retry-after-ms")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| parse_plain_number(v.trim(), NANOS_PER_MILLI))
+        .map(|nanos| nanos_to_duration(nanos, MAX_DELAY))
+}
+
+/// The first parseable `retryDelay` among the details.
+fn retry_info_delay(error: &Value) -> Option<Duration> {
+    details(error).find_map(|d| d.get("retryDelay").and_then(proto_duration))
+}
+
+/// The first parseable `metadata.quotaResetDelay` among the details.
+fn quota_reset_delay(error: &Value) -> Option<Duration> {
+    details(error).find_map(|d| {
+        d.get("metadata")
+            .and_then(|m| m.get("quotaResetDelay"))
+            .and_then(proto_duration)
+    })
+}
+
+/// A protobuf-JSON duration: normally a string (`"4560.667s"`), leniently a number of seconds
+/// or a `{"seconds": …, "nanos": …}` object.
+fn proto_duration(value: &Value) -> Option<Duration> {
+    let duration = match value {
+        Value::String(s) => parse_duration(s),
+        Value::Number(n) => match n.as_u64() {
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()),
+        },
+        Value::Object(o) => {
+            let secs = match o.get("seconds")? {
+                Value::Number(n) => n.as_u64()?,
+                Value::String(s) => s.trim().parse::<u64>().ok()?,
+                _ => return None,
+            };
+            let nanos = o
+                .get("nanos")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(999_999_999);
+            let nanos = u32::try_from(nanos).unwrap_or(999_999_999);
+            Some(Duration::new(secs, nanos))
+        }
+        _ => None,
+    };
+    duration.map(|d| d.min(PARSE_LIMIT))
+}
+
+/// Searches lowercase `text` for a delay phrase followed by a duration.
+fn text_delay(text: &str) -> Option<Duration> {
+    DELAY_PHRASES.iter().find_map(|phrase| {
+        memchr::memmem::find_iter(text.as_bytes(), phrase.as_bytes()).find_map(|at| {
+            let rest = text.get(at.saturating_add(phrase.len())..)?;
+            let rest = rest.trim_start_matches([' ', '\t', ':']);
+            let (nanos, _) = parse_prefix(rest)?;
+            Some(nanos_to_duration(nanos, PARSE_LIMIT))
+        })
+    })
+}
+
+/// A whole string that is one plain decimal number (no unit), scaled by `unit` nanoseconds.
+fn parse_plain_number(s: &str, unit: u128) -> Option<u128> {
+    let number = parse_number(s, 0)?;
+    (number.end == s.len()).then(|| number.scaled(unit))
+}
+
+/// A decimal number: integer part (saturated), fraction digits and their count.
+#[derive(Debug, Clone, Copy)]
+struct Number {
+    int: u128,
+    frac: u128,
+    frac_digits: u32,
+    end: usize,
+}
+
+impl Number {
+    /// This number times `unit` nanoseconds, saturating.
+    fn scaled(self, unit: u128) -> u128 {
+        let whole = self.int.saturating_mul(unit);
+        let frac = self
+            .frac
+            .saturating_mul(unit)
+            .checked_div(10u128.saturating_pow(self.frac_digits))
+            .unwrap_or(0);
+        whole.saturating_add(frac)
+    }
+}
+
+/// Parses `digits [ '.' digits ]` (at least one digit) at byte `start` of `s`.
+fn parse_number(s: &str, start: usize) -> Option<Number> {
+    let bytes = s.as_bytes();
+    let mut pos = start;
+    let mut int: u128 = 0;
+    let mut digits = 0usize;
+    while let Some(&b) = bytes.get(pos) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        int = int.saturating_mul(10).saturating_add(u128::from(b - b'0'));
+        digits += 1;
+        pos += 1;
+    }
+    let mut frac: u128 = 0;
+    let mut frac_digits: u32 = 0;
+    if bytes.get(pos) == Some(&b'.') {
+        pos += 1;
+        while let Some(&b) = bytes.get(pos) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if frac_digits < MAX_FRACTION_DIGITS {
+                frac = frac * 10 + u128::from(b - b'0');
+                frac_digits += 1;
+            }
+            digits += 1;
+            pos += 1;
+        }
+    }
+    (digits > 0).then_some(Number {
+        int,
+        frac,
+        frac_digits,
+        end: pos,
+    })
+}
+
+/// Parses the longest duration at the start of `s`: `<number><unit>` components separated by
+/// spaces, commas or "and", or a single bare number (seconds) not followed by a word.
+/// Returns the total in nanoseconds (saturating) and the bytes consumed.
+fn parse_prefix(s: &str) -> Option<(u128, usize)> {
+    let mut total: u128 = 0;
+    let mut consumed = 0usize;
+    let mut components = 0usize;
+    loop {
+        let start = if components == 0 {
+            0
+        } else {
+            skip_separators(s, consumed)
+        };
+        let Some(number) = parse_number(s, start) else {
+            break;
+        };
+        let unit_start = skip_spaces(s, number.end);
+        let word = alphabetic_run(s, unit_start);
+        match unit_nanos(word) {
+            Some(unit) => {
+                total = total.saturating_add(number.scaled(unit));
+                consumed = unit_start.saturating_add(word.len());
+                components += 1;
+            }
+            None => {
+                if components == 0 && word.is_empty() {
+                    total = number.scaled(NANOS_PER_SEC);
+                    consumed = number.end;
+                    components = 1;
+                }
+                break;
+            }
+        }
+    }
+    (components > 0).then_some((total, consumed))
+}
+
+/// Skips spaces and tabs from byte `pos`.
+fn skip_spaces(s: &str, pos: usize) -> usize {
+    let rest = s.get(pos..).unwrap_or("");
+    pos.saturating_add(rest.len() - rest.trim_start_matches([' ', '\t']).len())
+}
+
+/// Skips separators between duration components: spaces, tabs, commas, and the word "and".
+fn skip_separators(s: &str, mut pos: usize) -> usize {
+    loop {
+        pos = skip_spaces(s, pos);
+        let rest = s.get(pos..).unwrap_or("");
+        if rest.starts_with(',') {
+            pos += 1;
+        } else if rest
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("and "))
+        {
+            pos += 4;
+        } else {
+            return pos;
+        }
+    }
+}
+
+/// The run of alphabetic characters starting at byte `pos`.
+fn alphabetic_run(s: &str, pos: usize) -> &str {
+    let rest = s.get(pos..).unwrap_or("");
+    let end = rest
+        .char_indices()
+        .find(|&(_, c)| !c.is_alphabetic())
+        .map_or(rest.len(), |(i, _)| i);
+    rest.get(..end).unwrap_or("")
+}
+
+/// The length of a unit word in nanoseconds.
+fn unit_nanos(word: &str) -> Option<u128> {
+    UNITS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        .map(|&(_, nanos)| nanos)
+}
+
+/// Converts nanoseconds to a `Duration`, capped at `limit`.
+fn nanos_to_duration(nanos: u128, limit: Duration) -> Duration {
+    let limit_nanos = limit.as_nanos();
+    if nanos >= limit_nanos {
+        return limit;
+    }
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    let subsec = u32::try_from(nanos % NANOS_PER_SEC).unwrap_or(0);
+    Duration::new(secs, subsec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    /// 2023-11-14 22:13:20 UTC.
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                *name,
+                HeaderValue::from_str(value).expect("valid header value"),
+            );
+        }
+        map
+    }
+
+    fn delay_of(pairs: &[(&'static str, &str)], body: &str) -> Option<Duration> {
+        explicit_delay(&headers(pairs), body.as_bytes(), now())
+    }
+
+    const GOOGLE_429: &str = r#"{"error":{"code":429,"message":"You have exhausted your capacity on this model. Your quota will reset after 1h16m0.667s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"quotaResetDelay":"1h16m0.667s","model":"gemini-3-pro-high"}},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"4560.667s"}]}}"#;
+
+    #[test]
+    fn duration_fractional_seconds() {
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0.5s"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration(".5s"), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn duration_milliseconds_are_not_minutes() {
+        assert_eq!(parse_duration("200ms"), Some(Duration::from_millis(200)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn duration_compound_is_exact() {
+        assert_eq!(
+            parse_duration("1h16m0.667s"),
+            Some(Duration::from_millis(4_560_667))
+        );
+        assert_eq!(parse_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_duration("2m30s"), Some(Duration::from_secs(150)));
+        assert_eq!(parse_duration("2m 30s"), Some(Duration::from_secs(150)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn duration_nanosecond_exact() {
+        assert_eq!(
+            parse_duration("1.203608125s"),
+            Some(Duration::new(1, 203_608_125))
+        );
+        assert_eq!(
+            parse_duration("4560.667s"),
+            Some(Duration::from_millis(4_560_667))
+        );
+        assert_eq!(parse_duration("0.1h"), Some(Duration::from_secs(360)));
+        // Below a nanosecond is truncated.
+        assert_eq!(parse_duration("1.0000000019s"), Some(Duration::new(1, 1)));
+    }
+
+    #[test]
+    fn duration_small_units() {
+        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("250µs"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("250μs"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("7ns"), Some(Duration::from_nanos(7)));
+    }
+
+    #[test]
+    fn duration_bare_number_is_seconds() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 1.25 "), Some(Duration::from_millis(1250)));
+    }
+
+    #[test]
+    fn duration_words_and_case() {
+        assert_eq!(parse_duration("10 seconds"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("30 sec"), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration("2 minutes and 5 seconds"),
+            Some(Duration::from_secs(125))
+        );
+        assert_eq!(parse_duration("1H30M"), Some(Duration::from_secs(5400)));
+    }
+
+    #[test]
+    fn duration_rejects_garbage() {
+        for s in [
+            "", " ", "s", ".", ".s", "-1s", "1x", "2m 30", "1s later", "abc", "1..5s", "1.5.s",
+        ] {
+            assert_eq!(parse_duration(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn duration_absurd_values_saturate() {
+        assert_eq!(parse_duration(&"9".repeat(200)), Some(PARSE_LIMIT));
+        assert_eq!(parse_duration("99999999999999999999h"), Some(PARSE_LIMIT));
+    }
+
+    #[test]
+    fn retry_after_delta_seconds() {
+        assert_eq!(
+            parse_retry_after("120", now()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-5", now()), None);
+        assert_eq!(parse_retry_after("99999999999999", now()), Some(MAX_DELAY));
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:15:20 GMT", now()),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(now() + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now()),
+            Some(Duration::from_secs(90))
+        );
+    }
+
+    #[test]
+    fn retry_after_date_in_the_past_is_zero() {
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 21:00:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_far_date_is_capped() {
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now()),
+            Some(MAX_DELAY)
+        );
+    }
+
+    #[test]
+    fn explicit_retry_after_header() {
+        assert_eq!(
+            delay_of(&[("retry-after", "120")], ""),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            delay_of(&[("retry-after", "Tue, 14 Nov 2023 22:15:20 GMT")], "{}"),
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn explicit_retry_after_header_wins_over_body() {
+        assert_eq!(
+            delay_of(&[("retry-after", "7")], GOOGLE_429),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn explicit_unparseable_retry_after_falls_through() {
+        assert_eq!(
+            delay_of(&[("retry-after", "soonish")], GOOGLE_429),
+            Some(Duration::from_millis(4_560_667))
+        );
+    }
+
+    #[test]
+    fn explicit_retry_info_wins_over_quota_reset_delay() {
+        let body = r#"{"error":{"details":[
+            {"@type":"type.googleapis.com/google.rpc.ErrorInfo","metadata":{"quotaResetDelay":"10s"}},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}"#;
+        assert_eq!(delay_of(&[], body), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn explicit_quota_reset_delay_when_no_retry_info() {
+        let body = r#"{"error":{"message":"try again in 99s","details":[
+            {"@type":"type.googleapis.com/google.rpc.ErrorInfo","metadata":{"quotaResetDelay":"1.203608125s"}}]}}"#;
+        assert_eq!(delay_of(&[], body), Some(Duration::new(1, 203_608_125)));
+    }
+
+    #[test]
+    fn explicit_retry_delay_object_form() {
+        let body = r#"{"error":{"details":[{"retryDelay":{"seconds":"12","nanos":500000000}}]}}"#;
+        assert_eq!(delay_of(&[], body), Some(Duration::from_millis(12_500)));
+    }
+
+    #[test]
+    fn explicit_google_429_body() {
+        assert_eq!(
+            delay_of(&[], GOOGLE_429),
+            Some(Duration::from_millis(4_560_667))
+        );
+    }
+
+    #[test]
+    fn explicit_retry_after_ms_header() {
+        assert_eq!(
+            delay_of(&[("retry-after-ms", "1500")], ""),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            delay_of(&[("retry-after-ms", "20.5")], ""),
+            Some(Duration::from_micros(20_500))
+        );
+    }
+
+    #[test]
+    fn explicit_body_details_win_over_retry_after_ms() {
+        let body = r#"{"error":{"details":[{"retryDelay":"2s"}]}}"#;
+        assert_eq!(
+            delay_of(&[("retry-after-ms", "1500")], body),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn explicit_retry_after_ms_wins_over_message_text() {
+        let body = r#"{"error":{"message":"Please try again in 20s"}}"#;
+        assert_eq!(
+            delay_of(&[("retry-after-ms", "1500")], body),
+            Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn explicit_message_text_phrases() {
+        let cases = [
+            (
+                "Rate limited, try again in 2m 30s.",
+                Duration::from_secs(150),
+            ),
+            ("Please try again in 1.5s.", Duration::from_millis(1500)),
+            ("Please try again in 20ms.", Duration::from_millis(20)),
+            (
+                "Your quota will reset after 1h2m3s.",
+                Duration::from_secs(3723),
+            ),
+            ("limit reached; reset after 45s", Duration::from_secs(45)),
+            ("Retry after 10 seconds", Duration::from_secs(10)),
+            ("RETRY IN 10 SECONDS", Duration::from_secs(10)),
+            ("please retry in 30 sec", Duration::from_secs(30)),
+        ];
+        for (message, expected) in cases {
+            let body = serde_json::json!({ "error": { "message": message } }).to_string();
+            assert_eq!(delay_of(&[], &body), Some(expected), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn explicit_message_without_duration_is_none() {
+        let body = r#"{"error":{"message":"Please try again in a while. Retry after lunch."}}"#;
+        assert_eq!(delay_of(&[], body), None);
+        assert_eq!(delay_of(&[], "{}"), None);
+        assert_eq!(delay_of(&[], ""), None);
+    }
+
+    #[test]
+    fn explicit_array_wrapped_gemini_error() {
+        let body = r#"[{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"38s"}]}}]"#;
+        assert_eq!(delay_of(&[], body), Some(Duration::from_secs(38)));
+    }
+
+    #[test]
+    fn explicit_non_json_body_text() {
+        assert_eq!(
+            delay_of(&[], "Too Many Requests. Try again in 2m 30s"),
+            Some(Duration::from_secs(150))
+        );
+        assert_eq!(delay_of(&[], "<html>Too Many Requests</html>"), None);
+        assert_eq!(
+            explicit_delay(&HeaderMap::new(), b"\xff\xfe retry after 5s", now()),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn explicit_delay_is_capped() {
+        let body = r#"{"error":{"details":[{"retryDelay":"100000h"}]}}"#;
+        assert_eq!(delay_of(&[], body), Some(MAX_DELAY));
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let keys = prop_oneof![
+            Just("error".to_owned()),
+            Just("details".to_owned()),
+            Just("@type".to_owned()),
+            Just("retryDelay".to_owned()),
+            Just("metadata".to_owned()),
+            Just("quotaResetDelay".to_owned()),
+            Just("reason".to_owned()),
+            Just("message".to_owned()),
+            Just("status".to_owned()),
+            Just("code".to_owned()),
+            Just("type".to_owned()),
+            Just("seconds".to_owned()),
+            Just("nanos".to_owned()),
+            ".{0,8}",
+        ];
+        let strings = prop_oneof![
+            Just("1h16m0.667s".to_owned()),
+            Just("try again in 2m 30s".to_owned()),
+            Just("QUOTA_EXHAUSTED".to_owned()),
+            Just("RESOURCE_EXHAUSTED".to_owned()),
+            Just("type.googleapis.com/google.rpc.RetryInfo".to_owned()),
+            "[0-9.hmsµ ]{0,12}",
+            ".{0,24}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            strings.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_duration_never_panics(s in ".*") {
+            let _ = parse_duration(&s);
+            let _ = parse_retry_after(&s, now());
+        }
+
+        #[test]
+        fn parse_duration_never_panics_on_duration_like(s in "[0-9.hmsuµn ,and]{0,40}") {
+            let _ = parse_duration(&s);
+        }
+
+        #[test]
+        fn parse_duration_milliseconds_exact(n in any::<u32>()) {
+            prop_assert_eq!(
+                parse_duration(&format!("{n}ms")),
+                Some(Duration::from_millis(u64::from(n)))
+            );
+        }
+
+        #[test]
+        fn explicit_delay_never_panics_on_bytes(
+            body in prop::collection::vec(any::<u8>(), 0..512),
+            retry_after in ".{0,32}",
+            retry_after_ms in ".{0,16}",
+        ) {
+            let mut map = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&retry_after) {
+                map.insert(RETRY_AFTER, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&retry_after_ms) {
+                map.insert("retry-after-ms", v);
+            }
+            if let Some(d) = explicit_delay(&map, &body, now()) {
+                prop_assert!(d <= MAX_DELAY);
+            }
+        }
+
+        #[test]
+        fn explicit_delay_never_panics_on_json(value in arb_json()) {
+            let body = serde_json::to_vec(&value).expect("serializable");
+            if let Some(d) = explicit_delay(&HeaderMap::new(), &body, now()) {
+                prop_assert!(d <= MAX_DELAY);
+            }
+        }
+    }
+}

@@ -112,7 +112,7 @@ pub trait BindingStore: Send + Sync + fmt::Debug + 'static {
     fn clear(&self) -> StoreFuture<usize>;
 
     /// How many bindings are held (may include expired ones not yet evicted).
-    fn len(&self) -> StoreFuture<usize>;
+    fn count(&self) -> StoreFuture<usize>;
 }
 
 const SHARDS: usize = 16;
@@ -215,11 +215,11 @@ impl MemoryBindingStore {
     ) -> AccountId {
         let key = Self::key(session);
         let mut shard = self.shard(key).lock();
-        if let Some(entry) = shard.get_mut(&key) {
-            if self.live(entry, now) {
-                entry.last_used = now;
-                return entry.account;
-            }
+        if let Some(entry) = shard.get_mut(&key)
+            && self.live(entry, now)
+        {
+            entry.last_used = now;
+            return entry.account;
         }
         shard.put(
             key,
@@ -278,7 +278,7 @@ impl BindingStore for MemoryBindingStore {
         StoreFuture::ready(n)
     }
 
-    fn len(&self) -> StoreFuture<usize> {
+    fn count(&self) -> StoreFuture<usize> {
         StoreFuture::ready(self.shards.iter().map(|s| s.lock().len()).sum())
     }
 }
@@ -347,7 +347,7 @@ mod tests {
         for i in 0..10_000 {
             now_ready(store.bind(&sid(&format!("s{i}")), AccountId(0), t));
         }
-        assert!(now_ready(store.len()) <= 64 + SHARDS);
+        assert!(now_ready(store.count()) <= 64 + SHARDS);
     }
 
     #[test]
@@ -368,6 +368,6 @@ mod tests {
             now_ready(store.bind(&sid(&format!("s{i}")), AccountId(0), t));
         }
         assert_eq!(now_ready(store.clear()), 5);
-        assert_eq!(now_ready(store.len()), 0);
+        assert_eq!(now_ready(store.count()), 0);
     }
 }

@@ -1,1 +1,183 @@
+//! A simulated LLM upstream over real sockets, for rota's tests, benches and `--demo`.
+//!
+//! One listener serves the OpenAI (`/v1/chat/completions`, `/v1/responses`, `/v1/models`),
+//! Anthropic (`/v1/messages`) and Gemini (`/v1beta/models/{model}:generateContent` and
+//! `:streamGenerateContent`) routes, plus an OAuth token endpoint (`/oauth/token`).
+//!
+//! Every request on an API route is answered according to a [`Behavior`] scripted for the
+//! credential it carried (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`,
+//! first found), and recorded as a [`Recorded`]. Every API answer carries `x-sim-key` (the
+//! credential that arrived, or `none`) and `x-sim-model` (the model received, or `none`).
+//! Requests without any credential use the script of the empty key `""`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rota_sim::{Behavior, RateLimit, Sim};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = Sim::start().await?;
+//! // key-a answers 429 twice (retry in 1.5 s), then 200 again.
+//! sim.script_next(
+//!     "key-a",
+//!     2,
+//!     Behavior::RateLimit(RateLimit::new().reason("RATE_LIMIT_EXCEEDED").retry_info(Duration::from_millis(1500))),
+//! );
+//! // key-b is always overloaded.
+//! sim.script("key-b", Behavior::Status(529));
+//! let url = format!("{}/v1/messages", sim.base_url());
+//! // ... send requests to `url` ...
+//! # let _ = url;
+//! assert!(sim.requests_for("key-a").iter().all(|r| r.path == "/v1/messages"));
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
 
+mod errors;
+mod log;
+mod oauth;
+mod script;
+mod server;
+mod shapes;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use errors::{go_duration, google_duration};
+pub use log::{LOG_CAPACITY, Recorded, TokenRequest};
+pub use script::{Behavior, Grant, RateLimit};
+pub use shapes::ANSWER_TEXT;
+
+use server::Shared;
+
+/// Entry point: starts a simulated upstream server.
+#[derive(Debug, Clone, Copy)]
+pub struct Sim;
+
+impl Sim {
+    /// Binds `127.0.0.1:0` and serves in a tokio task until the handle is dropped or shut down.
+    pub async fn start() -> std::io::Result<SimHandle> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Binds `addr` and serves in a tokio task until the handle is dropped or shut down.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let listener = listener.tap_io(|tcp| {
+            // Streamed events should leave as soon as they are written.
+            let _ = tcp.set_nodelay(true);
+        });
+        let shared = Arc::new(Shared::default());
+        let (stop, mut stopped) = watch::channel(false);
+        let app = server::router(Arc::clone(&shared));
+        tokio::spawn(async move {
+            // Completes on `shutdown()` or when the last handle (and so the sender) is dropped.
+            let signal = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
+                tracing::warn!(%error, "rota-sim server stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, "rota-sim listening");
+        Ok(SimHandle {
+            inner: Arc::new(Inner { addr, shared, stop }),
+        })
+    }
+}
+
+/// A running simulated upstream. Cheap to clone; dropping the last clone, or calling
+/// [`shutdown`](Self::shutdown), stops the server (in-flight answers finish).
+#[derive(Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// `http://IP:PORT` of the server, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// Sets the default behaviour for requests authenticated with `key`, replacing the
+    /// previous default and clearing behaviours queued with [`script_next`](Self::script_next).
+    pub fn script(&self, key: &str, behavior: Behavior) {
+        self.inner.shared.scripts.lock().set_default(key, behavior);
+    }
+
+    /// The next `n` requests with `key` get `behavior`, then the default applies again.
+    /// Calls queue up in order (FIFO); `n == 0` queues nothing.
+    pub fn script_next(&self, key: &str, n: usize, behavior: Behavior) {
+        self.inner.shared.scripts.lock().push(key, n, behavior);
+    }
+
+    /// Every request received on the API routes, in arrival order (the last
+    /// [`LOG_CAPACITY`] are kept).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.shared.log.lock().snapshot()
+    }
+
+    /// The recorded requests whose credential was `key`, in arrival order.
+    pub fn requests_for(&self, key: &str) -> Vec<Recorded> {
+        self.inner
+            .shared
+            .log
+            .lock()
+            .filtered(|r| r.key.as_deref() == Some(key))
+    }
+
+    /// Forgets the recorded API requests and token-endpoint calls (scripts and grants stay).
+    pub fn clear_log(&self) {
+        self.inner.shared.log.lock().clear();
+        self.inner.shared.tokens.lock().clear();
+    }
+
+    /// Changes how many API requests the log keeps (default [`LOG_CAPACITY`]; `0` records
+    /// nothing), dropping the oldest entries if needed. The token-call log is not affected.
+    pub fn set_log_capacity(&self, capacity: usize) {
+        self.inner.shared.log.lock().set_capacity(capacity);
+    }
+
+    /// Sets how the token endpoint answers `refresh_token` from now on.
+    pub fn oauth_grant(&self, refresh_token: &str, grant: Grant) {
+        self.inner.shared.grants.lock().set(refresh_token, grant);
+    }
+
+    /// Every call to the token endpoint, in arrival order.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.inner.shared.tokens.lock().snapshot()
+    }
+
+    /// Stops accepting connections; in-flight answers finish. Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+}

@@ -514,10 +514,10 @@ impl Scheduler {
             _ => DEFAULT_WAIT_BUDGET,
         }
         .saturating_sub(req.waited);
-        if let Some(until) = earliest_untried {
-            if until.saturating_duration_since(now) <= budget {
-                return Selection::Wait { until };
-            }
+        if let Some(until) = earliest_untried
+            && until.saturating_duration_since(now) <= budget
+        {
+            return Selection::Wait { until };
         }
         let retry_after = earliest_untried
             .or(earliest_any)
