@@ -1,0 +1,347 @@
+//! [`Pool`]: the accounts, scheduler state, cooldowns and bindings the layers share.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use rota_core::cooldown::CooldownConfig;
+use rota_core::scheduler::{AccountView, UnknownAccount};
+use rota_core::store::StoreFuture;
+use rota_core::{
+    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, Mode, ModelMapping,
+    Scheduler, Settings, SharedClock,
+};
+
+use crate::clock::TokioClock;
+
+/// How accounts are named in `X-Account-Email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountLabels {
+    /// The account's email, as configured.
+    #[default]
+    Email,
+    /// A stable alias (`acct-` + 12 hex chars of a hash of the email), for privacy.
+    Alias,
+}
+
+/// The error of building a [`Pool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolError {
+    /// Two accounts share this email.
+    DuplicateEmail(String),
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DuplicateEmail(e) => write!(f, "duplicate account email {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// The shared state behind every rota layer: accounts, scheduler, cooldowns, bindings,
+/// model mapping and clock. Cheap to clone (one `Arc`).
+///
+/// ```
+/// use rota::Pool;
+/// use rota::core::{AccountSpec, Mode, Tier};
+///
+/// let pool = Pool::builder()
+///     .account(AccountSpec::api_key("alice@example.com", Tier::Pro, "key-a"))
+///     .account(AccountSpec::api_key("bob@example.com", Tier::Ultra, "key-b"))
+///     .mode(Mode::CacheFirst)
+///     .build()
+///     .expect("unique emails");
+/// assert_eq!(pool.settings().mode, Mode::CacheFirst);
+/// pool.set_fixed_account(Some("bob@example.com")).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    scheduler: Scheduler,
+    store: Arc<dyn BindingStore>,
+    mapping: ModelMapping,
+    clock: SharedClock,
+    max_attempts: u32,
+    labels: Box<[HeaderValue]>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("accounts", &self.inner.scheduler.len())
+            .field("settings", &self.settings())
+            .field("store", &self.inner.store)
+            .field("max_attempts", &self.inner.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts building a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The scheduler (accounts, cooldowns, settings).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
+    }
+
+    /// The binding store.
+    pub fn store(&self) -> &dyn BindingStore {
+        &*self.inner.store
+    }
+
+    /// The model mapping.
+    pub fn mapping(&self) -> &ModelMapping {
+        &self.inner.mapping
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+
+    /// The clock's current instant.
+    pub fn now(&self) -> Instant {
+        self.inner.clock.now()
+    }
+
+    /// The most attempts one request may make (before the account-count cap).
+    pub fn max_attempts(&self) -> u32 {
+        self.inner.max_attempts
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.inner.scheduler.len()
+    }
+
+    /// Whether the pool has no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.inner.scheduler.is_empty()
+    }
+
+    /// An account's description.
+    ///
+    /// # Panics
+    /// If `id` is not from this pool.
+    pub fn account(&self, id: AccountId) -> &AccountSpec {
+        self.inner.scheduler.spec(id)
+    }
+
+    /// The `X-Account-Email` value of an account (its email or alias).
+    pub fn label(&self, id: AccountId) -> Option<&HeaderValue> {
+        self.inner.labels.get(id.index())
+    }
+
+    /// The account with this email.
+    pub fn account_id(&self, email: &str) -> Result<AccountId, UnknownAccount> {
+        self.inner
+            .scheduler
+            .account_id(email)
+            .ok_or_else(|| UnknownAccount(email.to_owned()))
+    }
+
+    /// The current scheduling settings.
+    pub fn settings(&self) -> Settings {
+        self.inner.scheduler.settings()
+    }
+
+    /// Replaces the scheduling settings (no restart; the next selection uses them).
+    pub fn set_settings(&self, settings: Settings) {
+        self.inner.scheduler.set_settings(settings);
+    }
+
+    /// Sets the fixed account (`None` clears it).
+    pub fn set_fixed_account(&self, email: Option<&str>) -> Result<(), UnknownAccount> {
+        self.inner.scheduler.set_fixed(email)
+    }
+
+    /// The fixed account's email, if one is set.
+    pub fn fixed_account(&self) -> Option<&str> {
+        self.inner
+            .scheduler
+            .fixed()
+            .map(|id| self.account(id).email.as_str())
+    }
+
+    /// Disables an account (it is never selected until enabled).
+    pub fn disable(&self, email: &str, reason: impl Into<String>) -> Result<(), UnknownAccount> {
+        let id = self.account_id(email)?;
+        self.inner.scheduler.disable(id, reason);
+        Ok(())
+    }
+
+    /// Enables an account.
+    pub fn enable(&self, email: &str) -> Result<(), UnknownAccount> {
+        let id = self.account_id(email)?;
+        self.inner.scheduler.enable(id);
+        Ok(())
+    }
+
+    /// Clears an account's cooldowns and failure count.
+    pub fn clear_cooldowns(&self, email: &str) -> Result<(), UnknownAccount> {
+        let id = self.account_id(email)?;
+        self.inner.scheduler.clear_cooldowns(id);
+        Ok(())
+    }
+
+    /// Removes every session binding; returns how many there were.
+    pub fn clear_bindings(&self) -> StoreFuture<usize> {
+        self.inner.store.clear()
+    }
+
+    /// A snapshot of every account, for admin views.
+    pub fn snapshot(&self) -> Vec<AccountView> {
+        self.inner.scheduler.snapshot(self.now())
+    }
+}
+
+/// Builds a [`Pool`].
+#[derive(Debug, Default)]
+pub struct PoolBuilder {
+    accounts: Vec<AccountSpec>,
+    settings: Settings,
+    cooldowns: CooldownConfig,
+    store: Option<Arc<dyn BindingStore>>,
+    mapping: ModelMapping,
+    clock: Option<SharedClock>,
+    max_attempts: Option<u32>,
+    labels: AccountLabels,
+    quota_floor: f64,
+}
+
+impl PoolBuilder {
+    /// Adds one account.
+    pub fn account(mut self, account: AccountSpec) -> Self {
+        self.accounts.push(account);
+        self
+    }
+
+    /// Adds accounts.
+    pub fn accounts(mut self, accounts: impl IntoIterator<Item = AccountSpec>) -> Self {
+        self.accounts.extend(accounts);
+        self
+    }
+
+    /// All scheduling settings at once (default: Balance, 60 s max wait, 60 s window).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The scheduling mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.settings.mode = mode;
+        self
+    }
+
+    /// CacheFirst's longest wait for a session's account.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.settings.max_wait = max_wait;
+        self
+    }
+
+    /// How long the last-used account stays preferred (zero disables).
+    pub fn window(mut self, window: Duration) -> Self {
+        self.settings.window = window;
+        self
+    }
+
+    /// Cooldown ladders and defaults.
+    pub fn cooldowns(mut self, cooldowns: CooldownConfig) -> Self {
+        self.cooldowns = cooldowns;
+        self
+    }
+
+    /// The binding store (default: [`MemoryBindingStore`] with 100 000 bindings, 1 h idle TTL).
+    pub fn store(mut self, store: impl BindingStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The model mapping (default: none).
+    pub fn mapping(mut self, mapping: ModelMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// The clock (default: [`TokioClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The most attempts per request (default 3; also capped by the number of accounts).
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = Some(max_attempts.max(1));
+        self
+    }
+
+    /// How accounts are named in `X-Account-Email`.
+    pub fn labels(mut self, labels: AccountLabels) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Skip accounts whose known remaining quota for a model is at or below this fraction.
+    pub fn quota_floor(mut self, floor: f64) -> Self {
+        self.quota_floor = floor;
+        self
+    }
+
+    /// Builds the pool; fails on duplicate emails.
+    pub fn build(self) -> Result<Pool, PoolError> {
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.accounts {
+            if !seen.insert(a.email.as_str()) {
+                return Err(PoolError::DuplicateEmail(a.email.clone()));
+            }
+        }
+        let labels = self
+            .accounts
+            .iter()
+            .map(|a| label(&a.email, self.labels))
+            .collect();
+        let scheduler = Scheduler::with_config(self.accounts, self.settings, self.cooldowns)
+            .with_quota_floor(self.quota_floor);
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                scheduler,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(MemoryBindingStore::default())),
+                mapping: self.mapping,
+                clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
+                max_attempts: self.max_attempts.unwrap_or(3),
+                labels,
+            }),
+        })
+    }
+}
+
+fn label(email: &str, labels: AccountLabels) -> HeaderValue {
+    let text = match labels {
+        AccountLabels::Email => email.to_owned(),
+        AccountLabels::Alias => {
+            let h = xxhash(email.as_bytes());
+            format!("acct-{:012x}", h & 0xffff_ffff_ffff)
+        }
+    };
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid-email"))
+}
+
+/// FNV-1a: a stable, dependency-free hash for aliases (not for security).
+fn xxhash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,330 @@
+//! The response future of [`AccountSelect`](super::AccountSelect): an explicit state machine
+//! (binding lookup → select, maybe wait → atomic bind → call inner → stamp and re-bind).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use rota_core::scheduler::Unavailable;
+use rota_core::store::StoreFuture;
+use rota_core::{AccountId, Outcome, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId};
+use tower::Service;
+
+use super::credential::{InjectCredential, rewrite_model};
+use crate::error::{BoxError, Error};
+use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
+use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
+use crate::Pool;
+
+pin_project! {
+    /// Response future of [`AccountSelect`](super::AccountSelect).
+    pub struct ResponseFuture<S, I>
+    where
+        S: Service<Request<Bytes>>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        ctx: Ctx<S, I>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Lookup { fut: StoreFuture<Option<AccountId>> },
+        Select,
+        Sleeping { #[pin] sleep: tokio::time::Sleep, since: Instant },
+        Binding { fut: StoreFuture<AccountId>, pick: Pick },
+        Calling { #[pin] fut: F, pick: Pick },
+        Done,
+    }
+}
+
+/// Everything the state machine carries between states.
+struct Ctx<S, I> {
+    pool: Pool,
+    injector: I,
+    inner: Option<S>,
+    req: Option<Request<Bytes>>,
+    protocol: Protocol,
+    /// The upstream model (after mapping); empty when the request names none.
+    model: Arc<str>,
+    model_changed: bool,
+    model_span: Option<std::ops::Range<usize>>,
+    /// The session, when the mode keeps bindings.
+    session: Option<SessionId>,
+    attempt: u32,
+    attempted: Vec<AccountId>,
+    grace: Option<AccountId>,
+    bound: Option<AccountId>,
+    bind_checked: bool,
+    waited: Duration,
+}
+
+impl<S, I> std::fmt::Debug for ResponseFuture<S, I>
+where
+    S: Service<Request<Bytes>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("model", &self.ctx.model)
+            .field("attempt", &self.ctx.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, I> ResponseFuture<S, I>
+where
+    S: Service<Request<Bytes>>,
+{
+    pub(super) fn new(req: Request<Bytes>, inner: S, pool: Pool, injector: I) -> Self {
+        let ext = req.extensions();
+        let facts = ext.get::<RequestFacts>();
+        let protocol = facts
+            .and_then(|f| f.protocol)
+            .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
+        let asked = facts.and_then(|f| f.model.as_deref()).unwrap_or("");
+        let mapped = pool.mapping().map(asked);
+        let model_changed = mapped != asked;
+        let model: Arc<str> = mapped.into();
+        let attempt = ext.get::<Attempt>().copied().unwrap_or_default().0;
+        let settings = pool.settings();
+        let session = facts
+            .and_then(|f| f.session_id.clone())
+            .filter(|_| settings.mode.uses_bindings());
+        let state = match &session {
+            Some(s) if attempt == 0 => State::Lookup {
+                fut: pool.store().get(s, pool.now()),
+            },
+            _ => State::Select,
+        };
+        let ctx = Ctx {
+            protocol,
+            model,
+            model_changed,
+            model_span: facts.and_then(|f| f.model_span.clone()),
+            session,
+            attempt,
+            attempted: ext.get::<Attempted>().map(|a| a.0.clone()).unwrap_or_default(),
+            grace: ext.get::<GraceAccount>().map(|g| g.0),
+            bound: None,
+            bind_checked: false,
+            waited: Duration::ZERO,
+            pool,
+            injector,
+            inner: Some(inner),
+            req: Some(req),
+        };
+        Self { state, ctx }
+    }
+}
+
+enum Next {
+    Wait(Instant),
+    Bind(Pick),
+    Call(Pick),
+}
+
+impl<S, I> Ctx<S, I>
+where
+    S: Service<Request<Bytes>>,
+    I: InjectCredential,
+{
+    fn select(&mut self) -> Result<Next, Error> {
+        let req = SelectRequest {
+            model: &self.model,
+            attempt: self.attempt,
+            attempted: &self.attempted,
+            bound: self.bound,
+            grace: self.grace,
+            waited: self.waited,
+        };
+        match self.pool.scheduler().select(&req, self.pool.now()) {
+            Selection::Picked(pick) => {
+                let new_session = self.session.is_some() && self.bound.is_none();
+                if new_session && self.attempt == 0 && !self.bind_checked {
+                    Ok(Next::Bind(pick))
+                } else {
+                    Ok(Next::Call(pick))
+                }
+            }
+            Selection::Wait { until } => Ok(Next::Wait(until)),
+            Selection::Unavailable(Unavailable::AllLimited { retry_after }) => {
+                Err(Error::AllAccountsLimited { retry_after })
+            }
+            Selection::Unavailable(Unavailable::NoAccounts) => Err(Error::NoAccounts),
+        }
+    }
+
+    fn call(&mut self, pick: Pick) -> S::Future {
+        let mut req = self.req.take().expect("a request is called once");
+        let mut inner = self.inner.take().expect("the inner service is called once");
+        if self.model_changed {
+            rewrite_model(&mut req, self.protocol, self.model_span.clone(), &self.model);
+        }
+        let account = self.pool.account(pick.account);
+        self.injector.inject(&mut req, account, self.protocol);
+        req.extensions_mut().insert(self.selected(pick));
+        let span = tracing::Span::current();
+        span.record("account", account.email.as_str());
+        span.record("decision", pick.decision.as_str());
+        span.record("attempt", self.attempt);
+        span.record("mapped_model", &*self.model);
+        metrics::counter!("rota_decisions_total", "decision" => pick.decision.as_str()).increment(1);
+        inner.call(req)
+    }
+
+    fn selected(&self, pick: Pick) -> SelectedAccount {
+        SelectedAccount {
+            id: pick.account,
+            decision: pick.decision,
+            model: self.model.clone(),
+        }
+    }
+
+    fn finish<B>(&mut self, pick: Pick, res: Result<Response<B>, S::Error>) -> Result<Response<B>, BoxError>
+    where
+        S::Error: Into<BoxError>,
+    {
+        let mut res = match res {
+            Ok(res) => res,
+            Err(err) => {
+                self.rebind(pick.account, false);
+                return Err(Error::Upstream { account: pick.account, source: err.into() }.into());
+            }
+        };
+        let success = match res.extensions().get::<Classified>() {
+            Some(Classified(outcome)) => matches!(outcome, Outcome::Success { .. }),
+            None => res.status().is_success(),
+        };
+        let failure = match res.extensions().get::<Classified>() {
+            Some(Classified(outcome)) => matches!(outcome, Outcome::Failure(_)),
+            None => is_failure_status(res.status().as_u16()),
+        };
+        if success || failure {
+            self.rebind(pick.account, success);
+        }
+        let headers = res.headers_mut();
+        if let Some(label) = self.pool.label(pick.account) {
+            headers.insert(X_ACCOUNT_EMAIL, label.clone());
+        }
+        if let Ok(model) = HeaderValue::from_str(&self.model)
+            && !self.model.is_empty()
+        {
+            headers.insert(X_MAPPED_MODEL, model);
+        }
+        headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(self.attempt + 1));
+        headers.insert(X_ROTA_DECISION, HeaderValue::from_static(pick.decision.as_str()));
+        let selected = self.selected(pick);
+        res.extensions_mut().insert(selected);
+        Ok(res)
+    }
+
+    /// Moves the binding to the account that served a success; unbinds a failed account.
+    fn rebind(&self, account: AccountId, success: bool) {
+        let Some(session) = &self.session else { return };
+        let store = self.pool.store();
+        if success {
+            if self.bound != Some(account) {
+                detach(store.bind(session, account, self.pool.now()));
+            }
+        } else {
+            detach(store.unbind_if(session, account));
+        }
+    }
+}
+
+fn is_failure_status(status: u16) -> bool {
+    matches!(status, 401 | 403 | 429 | 500 | 502 | 503 | 529)
+}
+
+/// Drives a store write that could not finish at once in the background: the response is
+/// not held up by a networked store.
+fn detach<T: Unpin + Send + 'static>(fut: StoreFuture<T>) {
+    match fut {
+        StoreFuture::Ready(Some(Err(err))) => tracing::warn!(%err, "binding store write failed"),
+        StoreFuture::Ready(_) => {}
+        pending @ StoreFuture::Pending(_) => {
+            tokio::spawn(async move {
+                if let Err(err) = pending.await {
+                    tracing::warn!(%err, "binding store write failed");
+                }
+            });
+        }
+    }
+}
+
+impl<S, I, B> Future for ResponseFuture<S, I>
+where
+    S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    I: InjectCredential,
+{
+    type Output = Result<Response<B>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let ctx = this.ctx;
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Lookup { fut } => {
+                    ctx.bound = ready!(Pin::new(fut).poll(cx)).unwrap_or_else(|err| {
+                        tracing::warn!(%err, "binding store lookup failed; scheduling without it");
+                        None
+                    });
+                    this.state.set(State::Select);
+                }
+                StateProj::Select => match ctx.select() {
+                    Ok(Next::Wait(until)) => this.state.set(State::Sleeping {
+                        sleep: tokio::time::sleep_until(until.into()),
+                        since: ctx.pool.now(),
+                    }),
+                    Ok(Next::Bind(pick)) => {
+                        let session = ctx.session.as_ref().expect("Bind implies a session");
+                        let fut = ctx.pool.store().bind_if_absent(session, pick.account, ctx.pool.now());
+                        this.state.set(State::Binding { fut, pick });
+                    }
+                    Ok(Next::Call(pick)) => {
+                        let fut = ctx.call(pick);
+                        this.state.set(State::Calling { fut, pick });
+                    }
+                    Err(err) => {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(err.into()));
+                    }
+                },
+                StateProj::Sleeping { sleep, since } => {
+                    ready!(sleep.poll(cx));
+                    ctx.waited += ctx.pool.now().saturating_duration_since(*since);
+                    this.state.set(State::Select);
+                }
+                StateProj::Binding { fut, pick } => {
+                    let pick = *pick;
+                    let winner = ready!(Pin::new(fut).poll(cx)).unwrap_or(pick.account);
+                    ctx.bind_checked = true;
+                    if winner == pick.account {
+                        ctx.bound = Some(winner);
+                        let fut = ctx.call(pick);
+                        this.state.set(State::Calling { fut, pick });
+                    } else {
+                        // A concurrent first request of this session bound it first: follow it.
+                        ctx.bound = Some(winner);
+                        this.state.set(State::Select);
+                    }
+                }
+                StateProj::Calling { fut, pick } => {
+                    let pick = *pick;
+                    let res = ready!(fut.poll(cx));
+                    this.state.set(State::Done);
+                    return Poll::Ready(ctx.finish(pick, res));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
