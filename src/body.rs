@@ -12,16 +12,15 @@ pin_project! {
     /// The response body after [`RateLimitMarkLayer`](crate::RateLimitMarkLayer).
     #[project = MarkBodyProj]
     #[derive(Debug)]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
     pub enum MarkBody<B> {
         /// The upstream body, streamed through untouched (2xx, streams, neutral answers).
         Stream {
-            /// The upstream body.
             #[pin]
             body: B,
         },
         /// An error body that was read in full to classify it.
         Buffered {
-            /// The bytes, until they are sent.
             bytes: Option<Bytes>,
         },
     }

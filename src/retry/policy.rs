@@ -155,12 +155,12 @@ pin_project! {
     /// upstream's short delay for a grace retry.
     #[derive(Debug)]
     #[project = RetryDelayProj]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
     pub enum RetryDelay {
         /// Retry at once.
         Now,
         /// Retry after the sleep.
         Sleep {
-            /// The timer.
             #[pin]
             sleep: tokio::time::Sleep,
         },
