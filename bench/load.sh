@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Load harness (issue: performance bar). Starts a fast fake upstream, a bare pass-through
+# proxy and rota-gateway with four accounts, drives the proxy and the gateway interleaved
+# (A B A B …) with wrk at 1 and 16 connections, and prints req/s, p50 and p99 for each and
+# the gateway/bare ratios (medians over the rounds). Then a streaming run for time to first
+# byte. Everything listens on 127.0.0.1 only; every run is bounded by DURATION.
+#
+#   bench/load.sh                  # 5 rounds of 10 s per side and connection count
+#   ROUNDS=3 DURATION=5s bench/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+UP=127.0.0.1:19000 BARE=127.0.0.1:19001 GW=127.0.0.1:19002
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release -q -p rota-bench -p rota-gateway
+bin=target/release
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+cat > "$tmp/gateway.toml" <<EOF
+listen = "$GW"
+state_dir = "$tmp/state"
+
+[auth]
+api_keys = ["sk-bench"]
+
+[upstream]
+base_url = "http://$UP"
+
+[[accounts]]
+email = "a@bench"
+tier = "ULTRA"
+api_key = "key-a"
+
+[[accounts]]
+email = "b@bench"
+tier = "PRO"
+api_key = "key-b"
+
+[[accounts]]
+email = "c@bench"
+tier = "PRO"
+api_key = "key-c"
+
+[[accounts]]
+email = "d@bench"
+tier = "FREE"
+api_key = "key-d"
+EOF
+
+cat > "$tmp/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = "sk-bench"
+wrk.headers["anthropic-version"] = "2023-06-01"
+wrk.body = '{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Refactor this function so it no longer clones the pool on every request."},{"role":"assistant","content":"Sure."},{"role":"user","content":"Now add a test."}]}'
+EOF
+
+"$bin/fast-upstream" --listen "$UP" & pids+=($!)
+"$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
+RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no listener on $1" >&2; exit 1; }
+for p in $UP $BARE $GW; do wait_port "$p"; done
+
+# µs from wrk's "12.34us" / "1.23ms" / "1.00s"
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
+
+run() { # name url conns → "rps p50_us p99_us"
+  local out; out=$(wrk -t1 -c"$3" -d"$DURATION" -s "$tmp/post.lua" --latency "http://$2/v1/messages")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_us)
+  non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
+  if [ -n "$non2xx" ]; then echo "$1: $non2xx non-2xx answers — check $tmp/gateway.log" >&2; fi
+  echo "$rps $p50 $p99"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# warm-up (connection pools, page cache)
+run bare $BARE 16 >/dev/null; run gateway $GW 16 >/dev/null
+
+printf '%-8s %-6s %12s %10s %10s\n' side conns req/s p50_us p99_us
+for conns in 1 16; do
+  : > "$tmp/bare.$conns"; : > "$tmp/gw.$conns"
+  for r in $(seq "$ROUNDS"); do
+    run bare $BARE "$conns" >> "$tmp/bare.$conns"
+    run gateway $GW "$conns" >> "$tmp/gw.$conns"
+  done
+  for side in bare gw; do
+    f="$tmp/$side.$conns"
+    printf '%-8s %-6s %12.0f %10.1f %10.1f\n' "$side" "$conns" \
+      "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)"
+  done
+  awk -v c="$conns" -v b="$(cut -d' ' -f1 "$tmp/bare.$conns" | median)" -v g="$(cut -d' ' -f1 "$tmp/gw.$conns" | median)" \
+      -v bp="$(cut -d' ' -f2 "$tmp/bare.$conns" | median)" -v gp="$(cut -d' ' -f2 "$tmp/gw.$conns" | median)" \
+      'BEGIN {printf "ratio    %-6s throughput gateway/bare = %.3f   p50 gateway-bare = %+.1f us\n", c, g/b, gp-bp}'
+done
+
+echo "streaming (time to first byte, sequential):"
+for r in $(seq 2); do
+  printf 'bare    '; "$bin/ttfb" --url "http://$BARE/v1/messages" --n 1000
+  printf 'gateway '; "$bin/ttfb" --url "http://$GW/v1/messages" --n 1000
+done
