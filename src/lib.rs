@@ -78,6 +78,11 @@ pub mod retry;
 pub mod select;
 pub mod session;
 
+/// The README's examples, run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The pure scheduling model ([`rota_core`]), re-exported.
 pub use rota_core as core;
 
