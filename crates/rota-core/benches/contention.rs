@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rota_core::{
-    AccountSpec, Failure, Mode, Outcome, Reason, Scheduler, SelectRequest, Selection, Settings, Tier,
+    AccountSpec, Failure, Mode, Outcome, Reason, Scheduler, SelectRequest, Selection, Settings,
+    Tier,
 };
 
 const THREADS: usize = 8;
@@ -38,11 +39,17 @@ fn run(s: &Arc<Scheduler>, iters: u64) -> Duration {
                     explicit_delay: Some(Duration::from_millis(1)),
                     ..Failure::new(Reason::RateLimited)
                 });
-                let ok = Outcome::Success { remaining_quota: None };
+                let ok = Outcome::Success {
+                    remaining_quota: None,
+                };
                 for i in 0..per_thread {
                     let now = Instant::now();
                     if let Selection::Picked(p) = s.select(&SelectRequest::new("m"), now) {
-                        let outcome = if (i + t as u64) % 16 == 0 { &limited } else { &ok };
+                        let outcome = if (i + t as u64).is_multiple_of(16) {
+                            &limited
+                        } else {
+                            &ok
+                        };
                         s.record(p.account, "m", outcome, now);
                     }
                 }
