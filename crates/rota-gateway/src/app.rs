@@ -1,0 +1,322 @@
+//! Building the gateway: the pool, the tower stack, the axum router, and serving it.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use rota::body::MarkBody;
+use rota::core::{BodyShape, Credential, ModelMapping, Secret};
+use rota::{
+    AccountSelectLayer, BoxError, Pool, RateLimitMarkLayer, RequestFacts, RetryRotateLayer,
+    SessionIdLayer,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceBuilder};
+
+use crate::config::Config;
+use crate::edge::{self, Route};
+use crate::forward::{BoxFuture, Forward, http_client};
+use crate::oauth::{OAuthLayer, TokenCache};
+use crate::state::StateStore;
+use crate::{admin, metrics};
+
+/// The rota stack as one cloneable service: buffered request in, streamed response out.
+pub type Stack = BoxCloneSyncService<Request<Bytes>, Response<MarkBody<Body>>, BoxError>;
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The account pool.
+    pub pool: Pool,
+    /// The rota stack.
+    pub stack: Stack,
+    /// Client keys (empty: open).
+    pub api_keys: Vec<Secret>,
+    /// Admin bearer token (`None`: admin API off).
+    pub admin_token: Option<Secret>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Persisted state.
+    pub store: StateStore,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("pool", &self.pool)
+            .field("api_keys", &self.api_keys.len())
+            .field("admin_api", &self.admin_token.is_some())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The state directory could not be created.
+    StateDir(io::Error),
+    /// The pool could not be built.
+    Pool(rota::PoolError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StateDir(e) => write!(f, "state_dir: cannot create or open the directory: {e}"),
+            Self::Pool(e) => write!(f, "accounts: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A built gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    state: Arc<AppState>,
+    extra: Router,
+}
+
+impl Gateway {
+    /// Builds the pool (applying the persisted state) and the stack.
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        metrics::handle();
+        let pool = Pool::builder()
+            .accounts(config.accounts.iter().cloned())
+            .settings(config.settings)
+            .mapping(ModelMapping::new(config.model_mapping.iter().cloned()))
+            .max_attempts(config.max_attempts)
+            .build()
+            .map_err(StartError::Pool)?;
+        let store = StateStore::open(&config.state_dir).map_err(StartError::StateDir)?;
+        if let Some(saved) = store.load() {
+            StateStore::apply(&saved, &pool);
+        }
+        if config.api_keys.is_empty() {
+            tracing::warn!("auth.api_keys is empty: the gateway is open to any client");
+        }
+        if config.base_url.starts_with("https:")
+            || config.accounts.iter().any(
+                |a| matches!(&a.credential, Credential::OAuth { token_url, .. } if token_url.starts_with("https:")),
+            )
+        {
+            tracing::warn!("https upstreams need a TLS-terminating proxy: this build speaks plain HTTP upstream");
+        }
+        let client = http_client();
+        let tokens = TokenCache::new(client.clone(), pool.clone(), store.clone());
+        let svc = ServiceBuilder::new()
+            .layer(SessionIdLayer::with_headers(
+                config.session_headers.iter().cloned(),
+            ))
+            .layer(GuardLayer)
+            .layer(RetryRotateLayer::new(pool.clone()))
+            .layer(AccountSelectLayer::new(pool.clone()))
+            .layer(RateLimitMarkLayer::new(pool.clone()))
+            .layer(OAuthLayer::new(tokens))
+            .service(Forward::new(
+                client,
+                &config.base_url,
+                config.timeout,
+                pool.clone(),
+            ));
+        let state = AppState {
+            pool,
+            stack: BoxCloneSyncService::new(svc),
+            api_keys: config.api_keys,
+            admin_token: config.admin_token,
+            max_body_bytes: config.max_body_bytes,
+            store,
+        };
+        Ok(Self {
+            state: Arc::new(state),
+            extra: Router::new(),
+        })
+    }
+
+    /// The shared state (pool, stack, tokens).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The account pool.
+    pub fn pool(&self) -> &Pool {
+        &self.state.pool
+    }
+
+    /// Adds routes (e.g. the demo's).
+    pub fn merge(mut self, routes: Router) -> Self {
+        self.extra = self.extra.merge(routes);
+        self
+    }
+
+    /// The complete router.
+    pub fn router(&self) -> Router {
+        let api = |route: Route| {
+            move |s: axum::extract::State<Arc<AppState>>, r: axum::extract::Request| {
+                edge::api(s, route, r)
+            }
+        };
+        Router::new()
+            .route("/v1/chat/completions", post(api(Route::Chat)))
+            .route("/v1/responses", post(api(Route::Responses)))
+            .route("/v1/messages", post(api(Route::Messages)))
+            .route("/v1beta/models/{*rest}", post(api(Route::Gemini)))
+            .route("/v1/models", get(api(Route::Models)))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(edge::metrics))
+            .merge(admin::router())
+            .fallback(edge::not_found)
+            .method_not_allowed_fallback(edge::method_not_allowed)
+            .with_state(self.state.clone())
+            .merge(self.extra.clone())
+    }
+
+    /// Serves on `listener` in a background task.
+    pub async fn serve(self, listener: TcpListener) -> io::Result<Running> {
+        let addr = listener.local_addr()?;
+        let router = self.router();
+        let (stop, mut stopped) = watch::channel(false);
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let task = tokio::spawn(async move {
+            let signal = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            axum::serve(listener, router)
+                .with_graceful_shutdown(signal)
+                .await
+        });
+        tracing::info!(%addr, accounts = self.state.pool.len(), "rota-gateway listening");
+        Ok(Running {
+            addr,
+            pool: self.state.pool.clone(),
+            stop,
+            task,
+        })
+    }
+}
+
+/// Builds the gateway from `config` and serves it on `listener`.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+    let gateway = Gateway::new(config)?;
+    Ok(gateway.serve(listener).await?)
+}
+
+/// A gateway serving in the background.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    pool: Pool,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The account pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Stops accepting connections and waits for in-flight requests to finish.
+    pub async fn shutdown(self) -> io::Result<()> {
+        self.stop.send_replace(true);
+        self.task.await.map_err(io::Error::other)?
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// The message of a request the gateway rejects before scheduling it (400).
+#[derive(Debug)]
+pub struct Rejected(pub String);
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Rejects POST bodies that are not a JSON object (after `SessionIdLayer` parsed them once).
+#[derive(Debug, Clone, Copy)]
+pub struct GuardLayer;
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard { inner }
+    }
+}
+
+/// The service of [`GuardLayer`].
+#[derive(Debug, Clone)]
+pub struct Guard<S> {
+    inner: S,
+}
+
+impl<S, R> Service<Request<Bytes>> for Guard<S>
+where
+    S: Service<Request<Bytes>, Response = R, Error = BoxError>,
+    S::Future: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = R;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<R, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let facts = req.extensions().get::<RequestFacts>();
+        if let Some(session) = facts.and_then(|f| f.session_id.as_ref()) {
+            tracing::Span::current().record("session", session.as_str());
+        }
+        let problem = match facts.map(|f| f.body) {
+            _ if req.method() != Method::POST => None,
+            Some(BodyShape::JsonObject) => None,
+            Some(BodyShape::Malformed(why)) => Some(format!("malformed JSON body: {why}")),
+            Some(BodyShape::JsonOther) => Some("request body must be a JSON object".to_owned()),
+            Some(BodyShape::Empty) | None => {
+                Some("request body is empty (expected a JSON object)".to_owned())
+            }
+        };
+        match problem {
+            Some(msg) => Box::pin(std::future::ready(Err(Box::new(Rejected(msg)) as BoxError))),
+            None => Box::pin(self.inner.call(req)),
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The gateway's TOML configuration: parsed, validated, and turned into a [`Config`].
+//!
+//! Every error names the field it is about (`scheduling.mode`, `accounts[2].email`, …) in one
+//! line, so `rota-gateway` can print it and exit with code 2.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+use rota::core::{AccountSpec, Credential, Mode, Secret, Settings, Tier};
+use toml::{Table, Value};
+
+use section::Section;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8045";
+/// Default largest request body (32 MiB).
+pub const DEFAULT_MAX_BODY: usize = 33_554_432;
+/// Default per-attempt upstream timeout (until response headers).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A configuration error: the field it concerns and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, e.g. `scheduling.mode` or `accounts[1].token_url` (`config` for the file).
+    pub field: String,
+    /// What is wrong, on one line.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        Self {
+            field: field.into(),
+            message: message.replace(['\n', '\r'], " "),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where persisted state lives (created if missing).
+    pub state_dir: PathBuf,
+    /// Larger request bodies are answered 413.
+    pub max_body_bytes: usize,
+    /// Client keys; empty means open access.
+    pub api_keys: Vec<Secret>,
+    /// Bearer token of the admin API; `None` turns the admin API off.
+    pub admin_token: Option<Secret>,
+    /// Upstream base URL, without a trailing slash.
+    pub base_url: String,
+    /// Per-attempt upstream timeout, until the response headers arrive.
+    pub timeout: Duration,
+    /// Scheduling settings (mode, max wait, window).
+    pub settings: Settings,
+    /// Most attempts per request.
+    pub max_attempts: u32,
+    /// Explicit session headers, checked in order.
+    pub session_headers: Vec<HeaderName>,
+    /// Model mapping entries (`from`, `to`).
+    pub model_mapping: Vec<(String, String)>,
+    /// Accounts, in configuration order.
+    pub accounts: Vec<AccountSpec>,
+}
+
+impl Config {
+    /// A configuration with defaults, for the given upstream and accounts (used by `--demo`
+    /// and tests).
+    pub fn new(base_url: impl Into<String>, accounts: Vec<AccountSpec>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8045)),
+            state_dir: PathBuf::from("./rota-state"),
+            max_body_bytes: DEFAULT_MAX_BODY,
+            api_keys: Vec::new(),
+            admin_token: None,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            settings: Settings::default(),
+            max_attempts: 3,
+            session_headers: vec![rota::headers::X_SESSION_ID],
+            model_mapping: Vec::new(),
+            accounts,
+        }
+    }
+
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Self::parse(&text).map_err(|mut e| {
+            if e.field == "config" {
+                e.message = format!("{}: {}", path.display(), e.message);
+            }
+            e
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let before = text.get(..s.start).unwrap_or("");
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.rsplit('\n').next().map_or(0, str::len) + 1;
+                    format!(" at line {line}, column {col}")
+                })
+                .unwrap_or_default();
+            ConfigError::new("config", format!("TOML syntax error{at}: {}", e.message()))
+        })?;
+        let mut root = Section::new(&table, "");
+        let listen = match root.string("listen")? {
+            None => DEFAULT_LISTEN.to_owned(),
+            Some(s) => s,
+        };
+        let listen = parse_listen(&listen).map_err(|m| ConfigError::new("listen", m))?;
+        let state_dir = PathBuf::from(
+            root.string("state_dir")?
+                .unwrap_or_else(|| "./rota-state".to_owned()),
+        );
+        let max_body_bytes = match root.integer("max_body_bytes")? {
+            None => DEFAULT_MAX_BODY,
+            Some(0) => return Err(ConfigError::new("max_body_bytes", "must be at least 1")),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let mut cfg = Self::new("", Vec::new());
+        cfg.listen = listen;
+        cfg.state_dir = state_dir;
+        cfg.max_body_bytes = max_body_bytes;
+
+        if let Some(auth) = root.table("auth")? {
+            let mut s = Section::new(auth, "auth");
+            for (i, key) in s
+                .strings("api_keys")?
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                if key.is_empty() {
+                    return Err(ConfigError::new(format!("auth.api_keys[{i}]"), "empty key"));
+                }
+                cfg.api_keys.push(Secret::new(key));
+            }
+            if let Some(token) = s.string("admin_token")? {
+                if token.is_empty() {
+                    return Err(ConfigError::new("auth.admin_token", "empty token"));
+                }
+                cfg.admin_token = Some(Secret::new(token));
+            }
+            s.finish()?;
+        }
+
+        let Some(upstream) = root.table("upstream")? else {
+            return Err(ConfigError::new(
+                "upstream",
+                "missing section [upstream] (base_url is required)",
+            ));
+        };
+        let mut s = Section::new(upstream, "upstream");
+        let Some(base_url) = s.string("base_url")? else {
+            return Err(ConfigError::new("upstream.base_url", "missing (required)"));
+        };
+        check_url(&base_url).map_err(|m| ConfigError::new("upstream.base_url", m))?;
+        cfg.base_url = base_url.trim_end_matches('/').to_owned();
+        if let Some(t) = s.string("timeout")? {
+            cfg.timeout = parse_timeout(&t).map_err(|m| ConfigError::new("upstream.timeout", m))?;
+        }
+        s.finish()?;
+
+        if let Some(sched) = root.table("scheduling")? {
+            let mut s = Section::new(sched, "scheduling");
+            if let Some(mode) = s.string("mode")? {
+                cfg.settings.mode = mode
+                    .parse::<Mode>()
+                    .map_err(|e| ConfigError::new("scheduling.mode", e.to_string()))?;
+            }
+            if let Some(n) = s.integer("max_wait_seconds")? {
+                cfg.settings.max_wait = Duration::from_secs(n);
+            }
+            if let Some(n) = s.integer("window_seconds")? {
+                cfg.settings.window = Duration::from_secs(n);
+            }
+            if let Some(n) = s.integer("max_attempts")? {
+                if n == 0 {
+                    return Err(ConfigError::new(
+                        "scheduling.max_attempts",
+                        "must be at least 1",
+                    ));
+                }
+                cfg.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            if let Some(names) = s.strings("session_headers")? {
+                cfg.session_headers = Vec::with_capacity(names.len());
+                for (i, name) in names.iter().enumerate() {
+                    let h = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                        ConfigError::new(
+                            format!("scheduling.session_headers[{i}]"),
+                            format!("invalid header name {name:?}"),
+                        )
+                    })?;
+                    cfg.session_headers.push(h);
+                }
+            }
+            s.finish()?;
+        }
+
+        if let Some(mapping) = root.table("model_mapping")? {
+            for (from, to) in mapping {
+                let Value::String(to) = to else {
+                    return Err(ConfigError::new(
+                        format!("model_mapping.{from:?}"),
+                        format!(
+                            "expected a string (the upstream model), found {}",
+                            to.type_str()
+                        ),
+                    ));
+                };
+                cfg.model_mapping.push((from.clone(), to.clone()));
+            }
+        }
+
+        cfg.accounts = parse_accounts(&mut root)?;
+        root.finish()?;
+        Ok(cfg)
+    }
+}
+
+fn parse_accounts(root: &mut Section<'_>) -> Result<Vec<AccountSpec>, ConfigError> {
+    root.seen.push("accounts".to_owned());
+    let list = match root.table.get("accounts") {
+        None => {
+            return Err(ConfigError::new(
+                "accounts",
+                "no accounts configured (add at least one [[accounts]])",
+            ));
+        }
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "accounts",
+                format!(
+                    "expected an array of tables ([[accounts]]), found {}",
+                    other.type_str()
+                ),
+            ));
+        }
+    };
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            "accounts",
+            "no accounts configured (add at least one [[accounts]])",
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let path = format!("accounts[{i}]");
+        let Value::Table(t) = item else {
+            return Err(ConfigError::new(
+                path,
+                format!("expected a table, found {}", item.type_str()),
+            ));
+        };
+        let mut s = Section::new(t, &path);
+        let Some(email) = s.string("email")? else {
+            return Err(ConfigError::new(
+                format!("{path}.email"),
+                "missing (required)",
+            ));
+        };
+        if email.trim().is_empty() {
+            return Err(ConfigError::new(format!("{path}.email"), "empty"));
+        }
+        if http::HeaderValue::from_str(&email).is_err() {
+            return Err(ConfigError::new(
+                format!("{path}.email"),
+                "contains control characters",
+            ));
+        }
+        if !seen.insert(email.clone()) {
+            return Err(ConfigError::new(
+                format!("{path}.email"),
+                format!("duplicate account {email:?}"),
+            ));
+        }
+        let tier = match s.string("tier")? {
+            None => Tier::Pro,
+            Some(t) => t
+                .parse::<Tier>()
+                .map_err(|e| ConfigError::new(format!("{path}.tier"), e.to_string()))?,
+        };
+        let api_key = s.string("api_key")?;
+        let refresh_token = s.string("refresh_token")?;
+        let token_url = s.string("token_url")?;
+        let credential = match (api_key, refresh_token, token_url) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ConfigError::new(
+                    path,
+                    "give either api_key or refresh_token + token_url, not both",
+                ));
+            }
+            (Some(key), None, None) if !key.is_empty() => Credential::ApiKey(Secret::new(key)),
+            (None, Some(rt), Some(url)) if !rt.is_empty() => {
+                check_url(&url).map_err(|m| ConfigError::new(format!("{path}.token_url"), m))?;
+                Credential::OAuth {
+                    refresh_token: Secret::new(rt),
+                    token_url: url,
+                }
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    path,
+                    "needs api_key or refresh_token + token_url",
+                ));
+            }
+        };
+        s.finish()?;
+        out.push(AccountSpec {
+            email,
+            tier,
+            credential,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a listen address (`IP:PORT`, or `localhost:PORT`).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Some(port) = s.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid socket address {s:?} (expected IP:PORT)"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        format!("invalid socket address {s:?} (expected IP:PORT, e.g. 127.0.0.1:8045)")
+    })
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("timeout {s:?} must be greater than zero")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "invalid duration {s:?} ({e}; e.g. \"600s\" or \"10m\")"
+        )),
+    }
+}
+
+/// Checks that `s` is an `http://` or `https://` URL with a host.
+pub fn check_url(s: &str) -> Result<(), String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("invalid URL {s:?}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(format!(
+                "invalid URL {s:?} (expected an http:// or https:// URL)"
+            ));
+        }
+    }
+    if uri.authority().is_none_or(|a| a.host().is_empty()) {
+        return Err(format!("invalid URL {s:?} (no host)"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("invalid URL {s:?} (no query string allowed)"));
+    }
+    Ok(())
+}
+
+mod section;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! The API edge: client auth, body limit, buffering, calling the stack, and turning its
+//! errors into answers in the route's dialect.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request as AxumRequest, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use rota::body::MarkBody;
+use rota::core::Secret;
+use rota::headers::X_ROTA_ATTEMPTS;
+use rota::{BoxError, Error};
+use subtle::{Choice, ConstantTimeEq};
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::app::{AppState, Rejected};
+use crate::dialect::Dialect;
+use crate::forward::strip_hop_by_hop;
+use crate::metrics;
+
+/// An API route of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1beta/models/{model}:generateContent|streamGenerateContent`.
+    Gemini,
+    /// `GET /v1/models`.
+    Models,
+}
+
+impl Route {
+    /// The metrics / log label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Chat => "chat_completions",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
+            Self::Gemini => "gemini",
+            Self::Models => "models",
+        }
+    }
+
+    /// The error dialect.
+    pub const fn dialect(self) -> Dialect {
+        match self {
+            Self::Messages => Dialect::Anthropic,
+            Self::Gemini => Dialect::Gemini,
+            _ => Dialect::OpenAi,
+        }
+    }
+}
+
+/// Whether a Gemini path names a model and a supported method.
+fn gemini_path_ok(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/v1beta/models/") else {
+        return false;
+    };
+    match rest.rsplit_once(':') {
+        Some((model, "generateContent" | "streamGenerateContent")) => {
+            !model.is_empty() && !model.contains(['/', ':'])
+        }
+        _ => false,
+    }
+}
+
+/// The keys a client presented: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`,
+/// `?key=`.
+fn presented_keys<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Vec<&'a [u8]> {
+    let mut keys = Vec::with_capacity(4);
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+    {
+        let v = v.trim_ascii();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
+            keys.push(v[7..].trim_ascii());
+        }
+    }
+    for name in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = headers.get(name) {
+            keys.push(v.as_bytes().trim_ascii());
+        }
+    }
+    for pair in query.unwrap_or("").split('&') {
+        if let Some(v) = pair.strip_prefix("key=") {
+            keys.push(v.as_bytes());
+        }
+    }
+    keys.retain(|k| !k.is_empty());
+    keys
+}
+
+/// Whether any presented key equals any configured key; every pair is compared in constant
+/// time, without early exit.
+fn authorized(configured: &[Secret], presented: &[&[u8]]) -> bool {
+    let mut ok = Choice::from(0);
+    for p in presented {
+        for k in configured {
+            ok |= k.expose().as_bytes().ct_eq(p);
+        }
+    }
+    ok.into()
+}
+
+/// Handles one API request.
+pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest) -> Response {
+    let dialect = route.dialect();
+    let (parts, body) = req.into_parts();
+    if route == Route::Gemini && !gemini_path_ok(parts.uri.path()) {
+        let msg = "unknown Gemini method (expected /v1beta/models/{model}:generateContent or :streamGenerateContent)";
+        return finish(route, dialect.error(StatusCode::NOT_FOUND, msg));
+    }
+    if !st.api_keys.is_empty() {
+        let presented = presented_keys(&parts.headers, parts.uri.query());
+        if !authorized(&st.api_keys, &presented) {
+            let msg = if presented.is_empty() {
+                "missing API key"
+            } else {
+                "invalid API key"
+            };
+            return finish(route, dialect.error(StatusCode::UNAUTHORIZED, msg));
+        }
+    }
+    let too_large = || {
+        let msg = format!("request body is larger than {} bytes", st.max_body_bytes);
+        dialect.error(StatusCode::PAYLOAD_TOO_LARGE, &msg)
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_body_bytes as u64) {
+        return finish(route, too_large());
+    }
+    let bytes: Bytes = match Limited::new(body, st.max_body_bytes).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return finish(route, too_large());
+        }
+        Err(_) => {
+            let res = dialect.error(StatusCode::BAD_REQUEST, "could not read the request body");
+            return finish(route, res);
+        }
+    };
+    let mut req = Request::new(bytes);
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = parts.uri;
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers;
+
+    let span = tracing::info_span!(
+        "request",
+        route = %route.name(),
+        session = tracing::field::Empty,
+        account = tracing::field::Empty,
+        attempt = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        mapped_model = tracing::field::Empty,
+    );
+    let result = st.stack.clone().oneshot(req).instrument(span.clone()).await;
+    let res = match result {
+        Ok(mut res) => {
+            if matches!(res.body(), MarkBody::Buffered { .. }) {
+                // The error body was read (and maybe cut at 1 MiB): let hyper set the length.
+                res.headers_mut().remove(header::CONTENT_LENGTH);
+            }
+            let mut res = res.map(Body::new);
+            strip_hop_by_hop(res.headers_mut());
+            res
+        }
+        Err(err) => error_response(dialect, &err),
+    };
+    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "request finished"));
+    finish(route, res)
+}
+
+fn finish(route: Route, res: Response) -> Response {
+    let attempts = res
+        .headers()
+        .get(X_ROTA_ATTEMPTS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    metrics::request(route.name(), res.status(), attempts);
+    res
+}
+
+/// The answer for an error of the stack.
+pub fn error_response(dialect: Dialect, err: &BoxError) -> Response {
+    if let Some(r) = err.downcast_ref::<Rejected>() {
+        return dialect.error(StatusCode::BAD_REQUEST, &r.0);
+    }
+    match Error::find(err) {
+        Some(Error::AllAccountsLimited { retry_after }) => {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let secs = secs.max(1);
+            let msg = format!("all upstream accounts are rate-limited; retry after {secs} s");
+            let mut res = dialect.error(StatusCode::TOO_MANY_REQUESTS, &msg);
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res
+        }
+        Some(Error::NoAccounts) => dialect.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no upstream account is available (none configured or all disabled)",
+        ),
+        Some(other) => {
+            tracing::warn!(error = %other, "request failed");
+            dialect.error(StatusCode::BAD_GATEWAY, &other.to_string())
+        }
+        None => {
+            tracing::warn!(error = %err, "request failed");
+            dialect.error(StatusCode::BAD_GATEWAY, "upstream request failed")
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let bindings = st.pool.store().count().await.unwrap_or(0);
+    let mut res = Response::new(Body::from(metrics::render(bindings)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    res
+}
+
+/// Unknown routes: 404 in the path's dialect.
+pub async fn not_found(req: AxumRequest) -> Response {
+    Dialect::of_path(req.uri().path()).error(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// Known routes, wrong method: 405 in the path's dialect.
+pub async fn method_not_allowed(req: AxumRequest) -> Response {
+    Dialect::of_path(req.uri().path()).error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_from_every_place() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer a"));
+        h.insert("x-api-key", HeaderValue::from_static("b"));
+        h.insert("x-goog-api-key", HeaderValue::from_static("c"));
+        let keys = presented_keys(&h, Some("alt=sse&key=d"));
+        assert_eq!(keys, vec![&b"a"[..], b"b", b"c", b"d"]);
+        assert!(authorized(&[Secret::new("d")], &keys));
+        assert!(!authorized(&[Secret::new("e")], &keys));
+        assert!(!authorized(&[Secret::new("e")], &[]));
+    }
+
+    #[test]
+    fn gemini_paths() {
+        assert!(gemini_path_ok("/v1beta/models/g:generateContent"));
+        assert!(gemini_path_ok("/v1beta/models/g:streamGenerateContent"));
+        assert!(!gemini_path_ok("/v1beta/models/g:countTokens"));
+        assert!(!gemini_path_ok("/v1beta/models/:generateContent"));
+        assert!(!gemini_path_ok("/v1beta/models/g"));
+    }
+}

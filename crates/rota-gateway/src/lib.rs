@@ -1,0 +1,26 @@
+//! rota-gateway: a ready-to-run LLM gateway built from rota's tower layers (SPEC §7).
+//!
+//! ```text
+//! client ─▶ edge (auth, body limit, buffer) ─▶ SessionIdLayer ─▶ Guard (400 on bad JSON)
+//!        ─▶ RetryRotateLayer ─▶ AccountSelectLayer ─▶ RateLimitMarkLayer ─▶ OAuthLayer ─▶ Forward
+//! ```
+//!
+//! The binary is thin: [`cli`] parses arguments, [`config`] reads the TOML file, and
+//! [`app::Gateway`] builds the pool, the stack and the router and serves them. Tests start the
+//! same app in-process with [`app::serve`].
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod dialect;
+pub mod edge;
+pub mod forward;
+pub mod metrics;
+pub mod oauth;
+pub mod state;
+
+pub use app::{Gateway, Running, serve};
+pub use config::{Config, ConfigError};

@@ -1,0 +1,115 @@
+//! [`OAuthLayer`]: the access token on the request; one refresh and retry on a 401.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use rota::BoxError;
+use rota::core::Secret;
+use rota::ext::SelectedAccount;
+use tower::{Layer, Service, ServiceExt};
+
+use super::{OAuthError, TokenCache};
+use crate::forward::BoxFuture;
+
+/// Puts OAuth access tokens on requests of OAuth accounts (between `RateLimitMarkLayer` and
+/// the upstream service).
+#[derive(Debug, Clone)]
+pub struct OAuthLayer {
+    tokens: Arc<TokenCache>,
+}
+
+impl OAuthLayer {
+    /// Over a token cache.
+    pub fn new(tokens: Arc<TokenCache>) -> Self {
+        Self { tokens }
+    }
+}
+
+impl<S> Layer<S> for OAuthLayer {
+    type Service = OAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OAuth {
+            inner,
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+/// The service of [`OAuthLayer`].
+#[derive(Debug, Clone)]
+pub struct OAuth<S> {
+    inner: S,
+    tokens: Arc<TokenCache>,
+}
+
+fn set_bearer(req: &mut Request<Bytes>, token: &Secret) {
+    if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+        v.set_sensitive(true);
+        req.headers_mut().insert(header::AUTHORIZATION, v);
+    }
+}
+
+fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {
+    let mut c = Request::new(req.body().clone());
+    *c.method_mut() = req.method().clone();
+    *c.uri_mut() = req.uri().clone();
+    *c.version_mut() = req.version();
+    *c.headers_mut() = req.headers().clone();
+    *c.extensions_mut() = req.extensions().clone();
+    c
+}
+
+impl<S, B> Service<Request<Bytes>> for OAuth<S>
+where
+    S: Service<Request<Bytes>, Response = Response<B>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Response<B>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
+        // The ready service moves into the future; a fresh clone stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let account = req.extensions().get::<SelectedAccount>().map(|s| s.id);
+        let oauth = account.and_then(|id| {
+            self.tokens
+                .oauth(id)
+                .map(|(email, _, _)| (id, email.to_owned()))
+        });
+        let Some((id, email)) = oauth else {
+            return Box::pin(inner.call(req));
+        };
+        let tokens = self.tokens.clone();
+        Box::pin(async move {
+            let err = |kind| -> BoxError {
+                crate::metrics::account_outcome(&email, None);
+                Box::new(OAuthError {
+                    account: email.clone(),
+                    kind,
+                })
+            };
+            let token = tokens.token(id, None).await.map_err(err)?;
+            let mut again = clone_request(&req);
+            set_bearer(&mut req, &token);
+            let res = inner.call(req).await?;
+            if res.status() != StatusCode::UNAUTHORIZED {
+                return Ok(res);
+            }
+            drop(res);
+            tracing::info!(account = %email, "upstream answered 401; refreshing the token and retrying once");
+            let fresh = tokens.token(id, Some(&token)).await.map_err(err)?;
+            set_bearer(&mut again, &fresh);
+            inner.clone().oneshot(again).await
+        })
+    }
+}

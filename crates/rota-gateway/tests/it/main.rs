@@ -1,0 +1,11 @@
+//! Integration tests: the real gateway on real sockets, rota-sim as the upstream.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod admin;
+mod common;
+mod concurrency;
+mod config_errors;
+mod errors;
+mod oauth;
+mod persistence;
+mod routing;
