@@ -9,13 +9,14 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
-use rota::core::{AccountId, AccountSpec, BindingStore, SessionId, Tier};
+use rota::core::{AccountId, AccountSpec, SessionId, Tier};
 use rota::{AccountSelectLayer, Pool, RateLimitMarkLayer, RetryRotateLayer, SessionIdLayer};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 const BODY: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":false,"messages":[{"role":"user","content":"Refactor this function so it no longer clones the pool on every request."},{"role":"assistant","content":"Sure - here is a version that borrows instead."},{"role":"user","content":"Now add a test."}]}"#;
 
-fn upstream() -> impl Service<Request<Bytes>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send>
+fn upstream()
+-> impl Service<Request<Bytes>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send>
 + Clone
 + Send {
     tower::service_fn(|req: Request<Bytes>| async move {

@@ -51,9 +51,12 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
             MarkBodyProj::Stream { body } => body.poll_frame(cx),
-            MarkBodyProj::Buffered { bytes } => {
-                Poll::Ready(bytes.take().filter(|b| !b.is_empty()).map(|b| Ok(Frame::data(b))))
-            }
+            MarkBodyProj::Buffered { bytes } => Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
         }
     }
 

@@ -9,8 +9,8 @@ use rota_core::cooldown::CooldownConfig;
 use rota_core::scheduler::{AccountView, UnknownAccount};
 use rota_core::store::StoreFuture;
 use rota_core::{
-    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, Mode, ModelMapping,
-    Scheduler, Settings, SharedClock,
+    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, Mode, ModelMapping, Scheduler,
+    Settings, SharedClock,
 };
 
 use crate::clock::TokioClock;

@@ -15,8 +15,8 @@ use rota_core::Outcome;
 
 use super::{Classify, MAX_ERROR_BODY};
 use crate::Pool;
-use crate::error::BoxError;
 use crate::body::MarkBody;
+use crate::error::BoxError;
 use crate::ext::{Classified, SelectedAccount};
 
 pin_project! {
@@ -58,7 +58,12 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    pub(super) fn new(fut: F, selected: Option<SelectedAccount>, pool: Pool, classifier: C) -> Self {
+    pub(super) fn new(
+        fut: F,
+        selected: Option<SelectedAccount>,
+        pool: Pool,
+        classifier: C,
+    ) -> Self {
         Self {
             state: State::Calling { fut },
             selected,

@@ -7,7 +7,9 @@
 //! reference-count bump); nothing is re-serialised.
 //!
 //! - Retried: 429, 500, 502, 503, 529, 401, 403 and transport errors. Everything else is
-//!   returned as is.
+//!   returned as is. When [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) classified the
+//!   answer, its verdict decides instead (a failure is retried), so a custom classifier also
+//!   steers the retries; the default classifier gives the same answer as the status list.
 //! - Attempts ≤ `max_attempts` and ≤ the number of accounts (+1 for a grace retry).
 //! - A 429 whose explicit delay is ≤ 2 s is retried once on the same account after that delay;
 //!   otherwise the next attempt starts at once on another account, and there is no sleep after

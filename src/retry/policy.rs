@@ -74,11 +74,18 @@ struct Verdict {
 fn verdict<B>(result: &Result<Response<B>, BoxError>) -> Option<Verdict> {
     match result {
         Ok(res) => {
-            if !is_retried_status(res.status().as_u16()) {
+            // The classifier's verdict, when RateLimitMarkLayer left one, so a custom
+            // `Classify` also decides what is retried; else the status (SPEC §4).
+            let classified = res.extensions().get::<Classified>();
+            let retried = match classified {
+                Some(Classified(outcome)) => matches!(outcome, Outcome::Failure(_)),
+                None => is_retried_status(res.status().as_u16()),
+            };
+            if !retried {
                 return None;
             }
             let account = res.extensions().get::<SelectedAccount>()?.id;
-            let grace_delay = match res.extensions().get::<Classified>() {
+            let grace_delay = match classified {
                 Some(Classified(Outcome::Failure(f))) if res.status() == 429 => f.explicit_delay,
                 _ => None,
             };

@@ -41,7 +41,10 @@ impl InjectCredential for RouteCredentials {
         let (name, value) = match protocol {
             Protocol::Anthropic => (X_API_KEY, HeaderValue::from_str(key.expose())),
             Protocol::Gemini => (X_GOOG_API_KEY, HeaderValue::from_str(key.expose())),
-            _ => (AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {}", key.expose()))),
+            _ => (
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())),
+            ),
         };
         if let Ok(mut value) = value {
             value.set_sensitive(true);
@@ -57,7 +60,9 @@ pub fn strip_client_credentials<B>(req: &mut Request<B>) {
     headers.remove(X_API_KEY);
     headers.remove(X_GOOG_API_KEY);
     if let Some(query) = req.uri().query()
-        && query.split('&').any(|p| p == "key" || p.starts_with("key="))
+        && query
+            .split('&')
+            .any(|p| p == "key" || p.starts_with("key="))
     {
         let kept: Vec<&str> = query
             .split('&')
@@ -189,7 +194,10 @@ mod tests {
 
     #[test]
     fn gemini_model_is_rewritten_in_the_path() {
-        let mut r = req("/v1beta/models/gemini-pro:streamGenerateContent?alt=sse", "");
+        let mut r = req(
+            "/v1beta/models/gemini-pro:streamGenerateContent?alt=sse",
+            "",
+        );
         rewrite_model(&mut r, Protocol::Gemini, None, "gemini-3-pro-high");
         assert_eq!(
             r.uri().path_and_query().map(|p| p.as_str()),

@@ -12,14 +12,16 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use rota_core::scheduler::Unavailable;
 use rota_core::store::StoreFuture;
-use rota_core::{AccountId, Outcome, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId};
+use rota_core::{
+    AccountId, Outcome, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId,
+};
 use tower::Service;
 
 use super::credential::{InjectCredential, rewrite_model};
+use crate::Pool;
 use crate::error::{BoxError, Error};
 use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
 use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
-use crate::Pool;
 
 pin_project! {
     /// Response future of [`AccountSelect`](super::AccountSelect).
@@ -94,8 +96,11 @@ where
         let model: Arc<str> = mapped.into();
         let attempt = ext.get::<Attempt>().copied().unwrap_or_default().0;
         let settings = pool.settings();
-        let session = facts
-            .and_then(|f| f.session_id.clone())
+        // The `SessionId` extension first: a replacement session layer may leave only that.
+        let session = ext
+            .get::<SessionId>()
+            .or_else(|| facts.and_then(|f| f.session_id.as_ref()))
+            .cloned()
             .filter(|_| settings.mode.uses_bindings());
         let state = match &session {
             Some(s) if attempt == 0 => State::Lookup {
@@ -110,7 +115,10 @@ where
             model_span: facts.and_then(|f| f.model_span.clone()),
             session,
             attempt,
-            attempted: ext.get::<Attempted>().map(|a| a.0.clone()).unwrap_or_default(),
+            attempted: ext
+                .get::<Attempted>()
+                .map(|a| a.0.clone())
+                .unwrap_or_default(),
             grace: ext.get::<GraceAccount>().map(|g| g.0),
             bound: None,
             bind_checked: false,
@@ -165,7 +173,12 @@ where
         let mut req = self.req.take().expect("a request is called once");
         let mut inner = self.inner.take().expect("the inner service is called once");
         if self.model_changed {
-            rewrite_model(&mut req, self.protocol, self.model_span.clone(), &self.model);
+            rewrite_model(
+                &mut req,
+                self.protocol,
+                self.model_span.clone(),
+                &self.model,
+            );
         }
         let account = self.pool.account(pick.account);
         self.injector.inject(&mut req, account, self.protocol);
@@ -175,7 +188,8 @@ where
         span.record("decision", pick.decision.as_str());
         span.record("attempt", self.attempt);
         span.record("mapped_model", &*self.model);
-        metrics::counter!("rota_decisions_total", "decision" => pick.decision.as_str()).increment(1);
+        metrics::counter!("rota_decisions_total", "decision" => pick.decision.as_str())
+            .increment(1);
         inner.call(req)
     }
 
@@ -187,7 +201,11 @@ where
         }
     }
 
-    fn finish<B>(&mut self, pick: Pick, res: Result<Response<B>, S::Error>) -> Result<Response<B>, BoxError>
+    fn finish<B>(
+        &mut self,
+        pick: Pick,
+        res: Result<Response<B>, S::Error>,
+    ) -> Result<Response<B>, BoxError>
     where
         S::Error: Into<BoxError>,
     {
@@ -195,7 +213,11 @@ where
             Ok(res) => res,
             Err(err) => {
                 self.rebind(pick.account, false);
-                return Err(Error::Upstream { account: pick.account, source: err.into() }.into());
+                return Err(Error::Upstream {
+                    account: pick.account,
+                    source: err.into(),
+                }
+                .into());
             }
         };
         let success = match res.extensions().get::<Classified>() {
@@ -219,7 +241,10 @@ where
             headers.insert(X_MAPPED_MODEL, model);
         }
         headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(self.attempt + 1));
-        headers.insert(X_ROTA_DECISION, HeaderValue::from_static(pick.decision.as_str()));
+        headers.insert(
+            X_ROTA_DECISION,
+            HeaderValue::from_static(pick.decision.as_str()),
+        );
         let selected = self.selected(pick);
         res.extensions_mut().insert(selected);
         Ok(res)
@@ -286,7 +311,10 @@ where
                     }),
                     Ok(Next::Bind(pick)) => {
                         let session = ctx.session.as_ref().expect("Bind implies a session");
-                        let fut = ctx.pool.store().bind_if_absent(session, pick.account, ctx.pool.now());
+                        let fut =
+                            ctx.pool
+                                .store()
+                                .bind_if_absent(session, pick.account, ctx.pool.now());
                         this.state.set(State::Binding { fut, pick });
                     }
                     Ok(Next::Call(pick)) => {

@@ -11,7 +11,11 @@ async fn facts_of(layer: SessionIdLayer, req: Request<Bytes>) -> (RequestFacts, 
     ServiceBuilder::new()
         .layer(layer)
         .service_fn(|req: Request<Bytes>| async move {
-            let facts = req.extensions().get::<RequestFacts>().cloned().expect("facts attached");
+            let facts = req
+                .extensions()
+                .get::<RequestFacts>()
+                .cloned()
+                .expect("facts attached");
             Ok::<_, Infallible>((facts, req.extensions().get::<SessionId>().cloned()))
         })
         .oneshot(req)
@@ -20,7 +24,9 @@ async fn facts_of(layer: SessionIdLayer, req: Request<Bytes>) -> (RequestFacts, 
 }
 
 fn post(path: &str, body: &str) -> Request<Bytes> {
-    Request::post(path).body(Bytes::from(body.to_owned())).expect("valid request")
+    Request::post(path)
+        .body(Bytes::from(body.to_owned()))
+        .expect("valid request")
 }
 
 const CHAT: &str = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Explain tower layers please"}]}"#;
@@ -28,7 +34,8 @@ const CHAT: &str = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user"
 #[tokio::test]
 async fn explicit_session_header_wins() {
     let mut req = post("/v1/chat/completions", CHAT);
-    req.headers_mut().insert("x-session-id", "conv-42".parse().expect("valid"));
+    req.headers_mut()
+        .insert("x-session-id", "conv-42".parse().expect("valid"));
     let (facts, id) = facts_of(SessionIdLayer::new(), req).await;
     assert_eq!(id, Some(SessionId("conv-42".into())));
     assert_eq!(facts.session_id, id);
@@ -37,7 +44,8 @@ async fn explicit_session_header_wins() {
 #[tokio::test]
 async fn empty_session_header_falls_through_to_the_body() {
     let mut req = post("/v1/chat/completions", CHAT);
-    req.headers_mut().insert("x-session-id", "  ".parse().expect("valid"));
+    req.headers_mut()
+        .insert("x-session-id", "  ".parse().expect("valid"));
     let (_, id) = facts_of(SessionIdLayer::new(), req).await;
     assert!(id.expect("body rule applies").as_str().starts_with("sid-"));
 }
@@ -45,8 +53,10 @@ async fn empty_session_header_falls_through_to_the_body() {
 #[tokio::test]
 async fn configured_session_headers_replace_the_default() {
     let mut req = post("/v1/chat/completions", CHAT);
-    req.headers_mut().insert("x-session-id", "ignored".parse().expect("valid"));
-    req.headers_mut().insert("x-conversation", "c-1".parse().expect("valid"));
+    req.headers_mut()
+        .insert("x-session-id", "ignored".parse().expect("valid"));
+    req.headers_mut()
+        .insert("x-conversation", "c-1".parse().expect("valid"));
     let layer = SessionIdLayer::with_headers([HeaderName::from_static("x-conversation")]);
     let (_, id) = facts_of(layer, req).await;
     assert_eq!(id, Some(SessionId("c-1".into())));

@@ -27,7 +27,7 @@ fn conversation(protocol: Protocol, size: usize) -> Vec<u8> {
         body.push_str(r#",{"role":""#);
         body.push_str(role);
         body.push_str(r#"","content":[{"type":"text","text":""#);
-        while body.len() % 2048 != 0 && body.len() < size.saturating_sub(200) {
+        while !body.len().is_multiple_of(2048) && body.len() < size.saturating_sub(200) {
             body.push_str(turn);
         }
         body.push_str(r#""}]}"#);

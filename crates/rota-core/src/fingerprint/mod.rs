@@ -2,7 +2,8 @@
 //!
 //! [`inspect`] walks the body once with a small hand-written JSON scanner: it validates the
 //! whole document's structure (so the gateway can answer 400 for a [`BodyShape::Malformed`]
-//! body), skips string contents with SIMD `memchr`, and decodes only the few strings it needs:
+//! body; escapes are validated only in strings that are read), skips string contents with
+//! SIMD `memchr`, and decodes only the few strings it needs:
 //! the top-level `model`, `role`/`type` tags, the text of candidate user messages and
 //! Anthropic's `metadata.user_id`. Once a session id is settled it stops decoding texts but
 //! keeps validating structure to the end.
@@ -62,8 +63,8 @@ use crate::{BodyShape, Protocol, RequestFacts, SessionId};
 /// [`BodyShape::Malformed`] with a short client-safe description, and then carries no model,
 /// stream flag or session id. An empty or whitespace-only body is [`BodyShape::Empty`].
 ///
-/// Validation is structural: strings that are skipped are not checked for UTF-8 validity or
-/// raw control characters; strings that are read (model, roles, block types, candidate
+/// Validation is structural: strings that are skipped are not checked for valid escapes,
+/// UTF-8 validity or raw control characters; strings that are read (model, roles, block types, candidate
 /// texts, `metadata.user_id`) must be valid UTF-8 with valid escapes.
 ///
 /// For Gemini the model lives in the path; the body's top-level `model`, if any, is still
@@ -342,7 +343,7 @@ impl<'a> Inspector<'a> {
             return Ok(None);
         }
         match deferred {
-            // Already validated by the skip; errors here can only be decoding errors.
+            // Structure validated by the skip; errors here are escape or decoding errors.
             Some(at) => content_text(&mut self.s.at(at), gemini),
             None => Ok(read),
         }

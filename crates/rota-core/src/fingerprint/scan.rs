@@ -1,15 +1,21 @@
 //! A small, allocation-free JSON scanner over `&[u8]`.
 //!
-//! It validates the *structure* of a document (brackets, commas, colons, string delimiters and
-//! escapes, number and literal grammar, nesting depth) without building anything. String
-//! contents are skipped with 8-byte SWAR masks and [`memchr::memchr2`] (SIMD) looking for the
-//! closing `"` or a `\`;
-//! only the strings the caller asks for are decoded ([`Scanner::decode`]).
+//! It validates the *structure* of a document (brackets, commas, colons, string delimiters,
+//! number and literal grammar, nesting depth) without building anything. Escapes are
+//! validated only in strings that are read: keys and the strings the caller decodes
+//! ([`Scanner::string`], [`Scanner::decode`]).
 //!
-//! Leniency, on purpose: the contents of *skipped* strings are checked for valid escapes but
-//! not for UTF-8 validity, raw control characters or lone surrogate escapes — the structural check is what rota's 400 answer is based on, and
-//! the upstream remains the final judge of the body. Strings that are decoded must be valid
-//! UTF-8 and may not contain lone surrogate escapes.
+//! Strings inside skipped values are jumped over by their quotes alone: [`memchr::memchr`]
+//! (SIMD) finds the next `"` and the run of `\` right before it tells whether it is escaped
+//! (odd run) or closes the string (even run). After an escaped quote the rest of the string
+//! is classified 64 bytes at a time, branch-free (SWAR byte masks and simdjson's escape
+//! scanner), since escapes are then dense (code, logs).
+//!
+//! Leniency, on purpose: the contents of *skipped* strings are not checked for valid
+//! escapes, UTF-8 validity, raw control characters or lone surrogate escapes — the
+//! structural check is what rota's 400 answer is based on, and the upstream remains the
+//! final judge of the body. Strings that are read must have valid escapes; strings that are
+//! decoded must also be valid UTF-8 and may not contain lone surrogate escapes.
 //!
 //! Nesting is tracked in a `u128` bit stack (one bit per open container: object or array), so
 //! skipping a value never recurses and never allocates; depth is capped at [`MAX_DEPTH`].
@@ -250,6 +256,49 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Skips string contents without decoding or validating them; `pos` is just after the
+    /// opening quote.
+    ///
+    /// Only `"` is searched for ([`memchr::memchr`], SIMD), so escapes (`\n`, `\\`,
+    /// `\uXXXX`, …) are jumped over without stopping. At each `"` found, the run of `\`
+    /// right before it decides: an odd run escapes the quote (search on after it), an even
+    /// run (usually none) ends the string. The run never reaches back past the opening
+    /// quote: the byte before `start` is that quote, and an earlier escaped `"` stops the
+    /// count too. For valid escapes this finds exactly the end [`Scanner::string`] finds;
+    /// invalid escapes are not noticed here (see the module docs).
+    #[inline]
+    fn skip_string_body(&mut self) -> Result<()> {
+        let bytes = self.bytes;
+        let start = self.pos;
+        let mut p = start;
+        loop {
+            let Some(i) = memchr::memchr(b'"', bytes.get(p..).unwrap_or_default()) else {
+                self.pos = bytes.len();
+                return Err(EOF);
+            };
+            let quote = p + i;
+            if ends_string(bytes, start, quote) {
+                self.pos = quote + 1;
+                return Ok(());
+            }
+            // An escaped quote: escapes are dense here, and one `memchr` per escaped quote
+            // costs more than classifying whole 64-byte blocks branch-free. The byte after
+            // the escaped quote starts fresh (it is not escaped).
+            p = quote + 1;
+            let mut carry = 0u64;
+            while let Some(block) = bytes.get(p..).and_then(|rest| rest.first_chunk::<64>()) {
+                let (quotes, backslashes) = block_masks(block);
+                let ends = quotes & !escaped_bits(backslashes, &mut carry);
+                if ends != 0 {
+                    self.pos = p + ends.trailing_zeros() as usize + 1;
+                    return Ok(());
+                }
+                p += 64;
+            }
+            // Fewer than 64 bytes left: back to `memchr` (the run check needs no carry).
+        }
+    }
+
     /// The end of a string whose last stretch (from `p`, not inside an escape) is shorter
     /// than a word: step from escape to escape.
     fn string_tail(&mut self, start: usize, mut p: usize, mut escaped: bool) -> Result<RawStr> {
@@ -319,7 +368,7 @@ impl<'a> Scanner<'a> {
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
-                    self.string_body()?;
+                    self.skip_string_body()?;
                 }
                 b'{' => {
                     if depth + open >= MAX_DEPTH {
@@ -431,6 +480,61 @@ impl<'a> Scanner<'a> {
             rest = esc.get(used..).unwrap_or_default();
         }
     }
+}
+
+/// Whether the `"` at `quote` ends the string whose contents begin at `start`: the run of `\`
+/// right before it (never counted back past `start`) has even length.
+#[inline]
+fn ends_string(bytes: &[u8], start: usize, quote: usize) -> bool {
+    let before = bytes.get(start..quote).unwrap_or_default();
+    match before.last() {
+        Some(b'\\') => {
+            let run = before.iter().rev().take_while(|&&b| b == b'\\').count();
+            run % 2 == 0
+        }
+        _ => true,
+    }
+}
+
+/// Bit masks (bit i = byte i) of the `"` and the `\\` bytes in a 64-byte block.
+#[inline]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    let mut quotes = 0u64;
+    let mut backslashes = 0u64;
+    for (k, word) in block.chunks_exact(8).enumerate() {
+        let word = word
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
+        quotes |= compress(byte_mask(word, b'"')) << (8 * k);
+        backslashes |= compress(byte_mask(word, b'\\')) << (8 * k);
+    }
+    (quotes, backslashes)
+}
+
+/// Gathers bit 7 of each byte of `mask` into the low 8 bits (bit i = byte i).
+#[inline]
+fn compress(mask: u64) -> u64 {
+    // Bit 8i times 2^(7k+7) lands on 56+i exactly when k = 7-i; no other product reaches
+    // bits 56..63 and no two products share a bit, so nothing carries.
+    ((mask >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The bytes of a 64-byte block escaped by a `\\` (the character after each escaping
+/// backslash), given its backslash mask. `carry` is 1 when the block's first byte is escaped
+/// by a run at the end of the previous block, and is updated for the next block. This is
+/// simdjson's branch-free escape scanner: runs of backslashes are split into
+/// escape/escaped pairs by one subtraction against the odd bit positions.
+#[inline]
+fn escaped_bits(backslashes: u64, carry: &mut u64) -> u64 {
+    const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+    let potential_escape = backslashes & !*carry;
+    let maybe_escaped = potential_escape << 1;
+    let escape_and_terminal =
+        ((maybe_escaped | ODD_BITS).wrapping_sub(potential_escape)) ^ ODD_BITS;
+    let escaped = escape_and_terminal ^ (backslashes | *carry);
+    let escape = escape_and_terminal & backslashes;
+    *carry = escape >> 63;
+    escaped
 }
 
 /// Bit 7 of each byte of the result is set exactly where `word`'s byte equals `b`.
