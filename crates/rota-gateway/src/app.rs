@@ -14,7 +14,7 @@ use axum::serve::ListenerExt as _;
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use rota::body::MarkBody;
-use rota::core::{BodyShape, Credential, ModelMapping, Secret};
+use rota::core::{BodyShape, ModelMapping, Secret};
 use rota::{
     AccountSelectLayer, BoxError, Pool, RateLimitMarkLayer, RequestFacts, RetryRotateLayer,
     SessionIdLayer,
@@ -69,6 +69,8 @@ pub enum StartError {
     StateDir(io::Error),
     /// The pool could not be built.
     Pool(rota::PoolError),
+    /// The TLS client could not be set up.
+    Tls(rustls::Error),
 }
 
 impl fmt::Display for StartError {
@@ -76,6 +78,7 @@ impl fmt::Display for StartError {
         match self {
             Self::StateDir(e) => write!(f, "state_dir: cannot create or open the directory: {e}"),
             Self::Pool(e) => write!(f, "accounts: {e}"),
+            Self::Tls(e) => write!(f, "upstream: cannot set up TLS: {e}"),
         }
     }
 }
@@ -107,14 +110,7 @@ impl Gateway {
         if config.api_keys.is_empty() {
             tracing::warn!("auth.api_keys is empty: the gateway is open to any client");
         }
-        if config.base_url.starts_with("https:")
-            || config.accounts.iter().any(
-                |a| matches!(&a.credential, Credential::OAuth { token_url, .. } if token_url.starts_with("https:")),
-            )
-        {
-            tracing::warn!("https upstreams need a TLS-terminating proxy: this build speaks plain HTTP upstream");
-        }
-        let client = http_client();
+        let client = http_client().map_err(StartError::Tls)?;
         let tokens = TokenCache::new(client.clone(), pool.clone(), store.clone());
         let svc = ServiceBuilder::new()
             .layer(SessionIdLayer::with_headers(

@@ -11,6 +11,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Request, Response, StatusCode, Version, header};
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -21,20 +22,28 @@ use tower::Service;
 use crate::dialect::Dialect;
 use crate::metrics::account_outcome;
 
-/// The pooled HTTP client used for upstream requests and token refreshes.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The pooled HTTP(S) client used for upstream requests and token refreshes.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Builds the shared, pooled client (one per gateway).
-pub fn http_client() -> HttpClient {
+/// Builds the shared, pooled client (one per gateway): plain HTTP for `http://` URLs, TLS
+/// (rustls with the ring provider, Mozilla's root certificates, ALPN h2/http1.1) for
+/// `https://` ones.
+pub fn http_client() -> Result<HttpClient, rustls::Error> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new())
+    connector.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+        .build(https))
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
