@@ -4,12 +4,13 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
-use rota::core::{AccountId, AccountSpec, SessionId, Tier};
+use rota::core::{AccountId, AccountSpec, MemoryBindingStore, SessionId, Tier};
 use rota::{AccountSelectLayer, Pool, RateLimitMarkLayer, RetryRotateLayer, SessionIdLayer};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -25,12 +26,13 @@ fn upstream()
     })
 }
 
-fn pool(accounts: usize) -> Pool {
+fn pool(accounts: usize, bindings: usize) -> Pool {
     let tiers = [Tier::Ultra, Tier::Pro, Tier::Free];
     Pool::builder()
         .accounts((0..accounts).map(|i| {
             AccountSpec::api_key(format!("acct{i}@bench"), tiers[i % 3], format!("key-{i}"))
         }))
+        .store(MemoryBindingStore::new(bindings, Duration::from_secs(3600)))
         .build()
         .expect("unique emails")
 }
@@ -60,7 +62,7 @@ fn bench_stack(c: &mut Criterion) {
     });
 
     for accounts in [4, 1_000, 100_000] {
-        let pool = pool(accounts);
+        let pool = pool(accounts, 100_000);
         let svc = ServiceBuilder::new()
             .layer(SessionIdLayer::new())
             .layer(RetryRotateLayer::new(pool.clone()))
@@ -73,7 +75,7 @@ fn bench_stack(c: &mut Criterion) {
     }
 
     // 1 000 000 bound sessions; each request names one of them.
-    let pool = pool(4);
+    let pool = pool(4, 1_000_000);
     let sessions = 1_000_000u32;
     let now = pool.now();
     for i in 0..sessions {
