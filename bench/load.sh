@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Load harness (issue: performance bar). Starts a fast fake upstream, a bare pass-through
 # proxy and rota-gateway with four accounts, drives the proxy and the gateway interleaved
-# (A B A B …) with wrk at 1 and 16 connections, and prints req/s, p50 and p99 for each and
-# the gateway/bare ratios (medians over the rounds). Then a streaming run for time to first
-# byte. Everything listens on 127.0.0.1 only; every run is bounded by DURATION.
+# (A B A B …) with wrk at 1 and 16 connections, and prints req/s, p50 and p99 for each, the CPU
+# time the proxy process itself spent per request (cpu_us: utime+stime from /proc/PID/stat
+# around each run, divided by wrk's request count — far less noisy than req/s on a small shared
+# machine) and the gateway/bare ratios (medians over the rounds). Then a streaming run for time
+# to first byte. Everything listens on 127.0.0.1 only; every run is bounded by DURATION.
 #
 #   bench/load.sh                  # 5 rounds of 10 s per side and connection count
 #   ROUNDS=3 DURATION=5s bench/load.sh
+#   CONNS=16 STREAM=0 bench/load.sh  # only 16 connections, no streaming run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,7 +70,9 @@ EOF
 
 "$bin/fast-upstream" --listen "$UP" & pids+=($!)
 "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
+bare_pid=$!
 RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
+gw_pid=$!
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no listener on $1" >&2; exit 1; }
 for p in $UP $BARE $GW; do wait_port "$p"; done
@@ -75,39 +80,50 @@ for p in $UP $BARE $GW; do wait_port "$p"; done
 # µs from wrk's "12.34us" / "1.23ms" / "1.00s"
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
 
-run() { # name url conns → "rps p50_us p99_us"
+# CPU time (utime + stime, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+run() { # name url conns pid → "rps p50_us p99_us cpu_us_per_request"
+  local t0 t1; t0=$(cpu_ticks "$4")
   local out; out=$(wrk -t1 -c"$3" -d"$DURATION" -s "$tmp/post.lua" --latency "http://$2/v1/messages")
-  local rps p50 p99 non2xx
+  t1=$(cpu_ticks "$4")
+  local rps p50 p99 non2xx n cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu=$(awk -v d=$((t1 - t0)) -v t="$TICK_US" -v n="$n" 'BEGIN {print (n > 0 ? d * t / n : 0)}')
   p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_us)
   p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_us)
   non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
   if [ -n "$non2xx" ]; then echo "$1: $non2xx non-2xx answers — check $tmp/gateway.log" >&2; fi
-  echo "$rps $p50 $p99"
+  echo "$rps $p50 $p99 $cpu"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # warm-up (connection pools, page cache)
-run bare $BARE 16 >/dev/null; run gateway $GW 16 >/dev/null
+run bare $BARE 16 "$bare_pid" >/dev/null; run gateway $GW 16 "$gw_pid" >/dev/null
 
-printf '%-8s %-6s %12s %10s %10s\n' side conns req/s p50_us p99_us
-for conns in 1 16; do
+printf '%-8s %-6s %12s %10s %10s %10s\n' side conns req/s p50_us p99_us cpu_us
+for conns in ${CONNS:-1 16}; do
   : > "$tmp/bare.$conns"; : > "$tmp/gw.$conns"
   for r in $(seq "$ROUNDS"); do
-    run bare $BARE "$conns" >> "$tmp/bare.$conns"
-    run gateway $GW "$conns" >> "$tmp/gw.$conns"
+    run bare $BARE "$conns" "$bare_pid" >> "$tmp/bare.$conns"
+    run gateway $GW "$conns" "$gw_pid" >> "$tmp/gw.$conns"
   done
   for side in bare gw; do
     f="$tmp/$side.$conns"
-    printf '%-8s %-6s %12.0f %10.1f %10.1f\n' "$side" "$conns" \
-      "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)"
+    printf '%-8s %-6s %12.0f %10.1f %10.1f %10.1f\n' "$side" "$conns" \
+      "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)" \
+      "$(cut -d' ' -f4 "$f" | median)"
   done
   awk -v c="$conns" -v b="$(cut -d' ' -f1 "$tmp/bare.$conns" | median)" -v g="$(cut -d' ' -f1 "$tmp/gw.$conns" | median)" \
       -v bp="$(cut -d' ' -f2 "$tmp/bare.$conns" | median)" -v gp="$(cut -d' ' -f2 "$tmp/gw.$conns" | median)" \
-      'BEGIN {printf "ratio    %-6s throughput gateway/bare = %.3f   p50 gateway-bare = %+.1f us\n", c, g/b, gp-bp}'
+      -v bc="$(cut -d' ' -f4 "$tmp/bare.$conns" | median)" -v gc="$(cut -d' ' -f4 "$tmp/gw.$conns" | median)" \
+      'BEGIN {printf "ratio    %-6s throughput gateway/bare = %.3f   p50 gateway-bare = %+.1f us   cpu gateway-bare = %+.1f us/req\n", c, g/b, gp-bp, gc-bc}'
 done
 
+[ "${STREAM:-1}" = 0 ] && exit 0
 echo "streaming (time to first byte, sequential):"
 for r in $(seq 2); do
   printf 'bare    '; "$bin/ttfb" --url "http://$BARE/v1/messages" --n 1000

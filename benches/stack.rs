@@ -79,7 +79,7 @@ fn bench_stack(c: &mut Criterion) {
     let sessions = 1_000_000u32;
     let now = pool.now();
     for i in 0..sessions {
-        let id = SessionId(format!("bench-session-{i}"));
+        let id = SessionId(format!("bench-session-{i}").into());
         drop(pool.store().bind(&id, AccountId(i % 4), now));
     }
     let headers: Vec<HeaderValue> = (0..4096u32)

@@ -90,10 +90,14 @@ where
         let protocol = facts
             .and_then(|f| f.protocol)
             .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
-        let asked = facts.and_then(|f| f.model.as_deref()).unwrap_or("");
-        let mapped = pool.mapping().map(asked);
-        let model_changed = mapped != asked;
-        let model: Arc<str> = mapped.into();
+        let asked = facts.and_then(|f| f.model.as_ref());
+        let mapped = pool.mapping().map(asked.map_or("", |m| m));
+        let model: Arc<str> = match asked {
+            // Unmapped: share the facts' string.
+            Some(asked) if **asked == *mapped => asked.clone(),
+            _ => mapped.into(),
+        };
+        let model_changed = asked.map_or("", |m| m) != &*model;
         let attempt = ext.get::<Attempt>().copied().unwrap_or_default().0;
         let settings = pool.settings();
         // The `SessionId` extension first: a replacement session layer may leave only that.
@@ -240,7 +244,7 @@ where
         {
             headers.insert(X_MAPPED_MODEL, model);
         }
-        headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(self.attempt + 1));
+        headers.insert(X_ROTA_ATTEMPTS, attempts_value(self.attempt + 1));
         headers.insert(
             X_ROTA_DECISION,
             HeaderValue::from_static(pick.decision.as_str()),
@@ -261,6 +265,16 @@ where
         } else {
             detach(store.unbind_if(session, account));
         }
+    }
+}
+
+/// `X-Rota-Attempts`: a static value for 1..=9 (`HeaderValue::from(u32)` formats and
+/// allocates).
+fn attempts_value(n: u32) -> HeaderValue {
+    const SMALL: [&str; 9] = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match n.checked_sub(1).and_then(|i| SMALL.get(i as usize)) {
+        Some(s) => HeaderValue::from_static(s),
+        None => HeaderValue::from(n),
     }
 }
 

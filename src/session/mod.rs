@@ -107,7 +107,7 @@ pub fn request_facts(req: &Request<Bytes>, session_headers: &[HeaderName]) -> Re
     let protocol = Protocol::from_path(path);
     let mut facts = fingerprint::inspect(protocol, req.body());
     if protocol == Protocol::Gemini {
-        facts.model = Protocol::gemini_path_model(path).map(str::to_owned);
+        facts.model = Protocol::gemini_path_model(path).map(Into::into);
         facts.model_span = None;
         facts.stream = Protocol::gemini_path_streams(path);
     }
@@ -120,7 +120,7 @@ pub fn request_facts(req: &Request<Bytes>, session_headers: &[HeaderName]) -> Re
 fn header_session(headers: &HeaderMap, names: &[HeaderName]) -> Option<SessionId> {
     names.iter().find_map(|name| {
         let value = headers.get(name)?.to_str().ok()?.trim();
-        (!value.is_empty()).then(|| SessionId(value.to_owned()))
+        (!value.is_empty()).then(|| SessionId(value.into()))
     })
 }
 

@@ -20,10 +20,13 @@ fn main() {
     let now = Instant::now();
     for i in 0..N {
         // A realistic id: "sid-" + 16 hex chars, as the fingerprint produces.
-        let id = SessionId(format!(
-            "sid-{:016x}",
-            u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ));
+        let id = SessionId(
+            format!(
+                "sid-{:016x}",
+                u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            )
+            .into(),
+        );
         drop(store.bind(&id, AccountId(i % 8), now));
     }
     let after = rss_kib().unwrap_or(0);

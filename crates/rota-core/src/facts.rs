@@ -1,12 +1,17 @@
 //! Per-request facts extracted in one pass over the body.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::Protocol;
 
 /// The session fingerprint of a request (SPEC §2).
+///
+/// Shared (`Arc<str>`): the id travels in request extensions, which the retry layer clones
+/// once per request; a clone is a reference-count increment. Build one with
+/// `SessionId("id".into())` (from a `&str`, a `String` or a `Box<str>`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(pub String);
+pub struct SessionId(pub Arc<str>);
 
 impl SessionId {
     /// The id as a string slice.
@@ -20,8 +25,9 @@ impl SessionId {
 pub struct RequestFacts {
     /// The dialect, from the path.
     pub protocol: Option<Protocol>,
-    /// The model the client asked for (body `model`, or the Gemini path's model).
-    pub model: Option<String>,
+    /// The model the client asked for (body `model`, or the Gemini path's model); shared, like
+    /// [`SessionId`], so cloning the facts allocates nothing.
+    pub model: Option<Arc<str>>,
     /// Byte range of the body's `model` string value, *inside* the quotes, if it came from the
     /// body; lets the model be rewritten without re-serialising the body.
     pub model_span: Option<Range<usize>>,

@@ -125,8 +125,11 @@ struct Entry {
 
 /// The default, in-process [`BindingStore`]: a sharded LRU with an idle TTL.
 ///
-/// Keys are 128-bit hashes of the session id, so a binding costs about 90 bytes whatever the
-/// id's length (16-byte key, account, last-use instant, LRU links and hash-table slot).
+/// Keys are 128-bit hashes of the session id, so a binding costs the same whatever the id's
+/// length: about 116 bytes resident (16-byte key, account, last-use instant, LRU links, the
+/// hash-table slot and allocator overhead; measured with the `bindings_rss` example — one
+/// million bindings take 110 MiB). The capacity is split evenly over 16 shards, so eviction can
+/// begin slightly before the total is reached (at one million, 998 016 were held).
 ///
 /// ```
 /// use rota_core::store::{BindingStore, MemoryBindingStore};
@@ -295,7 +298,7 @@ mod tests {
     }
 
     fn sid(s: &str) -> SessionId {
-        SessionId(s.to_owned())
+        SessionId(s.into())
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rota::body::MarkBody;
 use rota::core::Secret;
@@ -72,36 +72,37 @@ fn gemini_path_ok(path: &str) -> bool {
     }
 }
 
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
+
 /// The keys a client presented: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`,
-/// `?key=`.
-fn presented_keys<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Vec<&'a [u8]> {
-    let mut keys = Vec::with_capacity(4);
-    if let Some(v) = headers
+/// `?key=` (empty ones skipped; an iterator, so checking them allocates nothing).
+fn presented_keys<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> impl Iterator<Item = &'a [u8]> + Clone {
+    let bearer = headers
         .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes)
-    {
-        let v = v.trim_ascii();
-        if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
-            keys.push(v[7..].trim_ascii());
-        }
-    }
-    for name in ["x-api-key", "x-goog-api-key"] {
-        if let Some(v) = headers.get(name) {
-            keys.push(v.as_bytes().trim_ascii());
-        }
-    }
-    for pair in query.unwrap_or("").split('&') {
-        if let Some(v) = pair.strip_prefix("key=") {
-            keys.push(v.as_bytes());
-        }
-    }
-    keys.retain(|k| !k.is_empty());
-    keys
+        .map(|v| v.as_bytes().trim_ascii())
+        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+        .map(|v| v[7..].trim_ascii());
+    let named = [X_API_KEY, X_GOOG_API_KEY]
+        .into_iter()
+        .filter_map(|name| headers.get(name).map(|v| v.as_bytes().trim_ascii()));
+    let query = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("key=").map(str::as_bytes));
+    bearer
+        .into_iter()
+        .chain(named)
+        .chain(query)
+        .filter(|k| !k.is_empty())
 }
 
 /// Whether any presented key equals any configured key; every pair is compared in constant
 /// time, without early exit.
-fn authorized(configured: &[Secret], presented: &[&[u8]]) -> bool {
+fn authorized<'a>(configured: &[Secret], presented: impl IntoIterator<Item = &'a [u8]>) -> bool {
     let mut ok = Choice::from(0);
     for p in presented {
         for k in configured {
@@ -121,8 +122,8 @@ pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest
     }
     if !st.api_keys.is_empty() {
         let presented = presented_keys(&parts.headers, parts.uri.query());
-        if !authorized(&st.api_keys, &presented) {
-            let msg = if presented.is_empty() {
+        if !authorized(&st.api_keys, presented.clone()) {
+            let msg = if presented.clone().next().is_none() {
                 "missing API key"
             } else {
                 "invalid API key"
@@ -190,7 +191,7 @@ fn finish(route: Route, res: Response) -> Response {
         .get(X_ROTA_ATTEMPTS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    metrics::request(route.name(), res.status(), attempts);
+    metrics::request(route, res.status(), attempts);
     res
 }
 
@@ -258,11 +259,11 @@ mod tests {
         h.insert("authorization", HeaderValue::from_static("Bearer a"));
         h.insert("x-api-key", HeaderValue::from_static("b"));
         h.insert("x-goog-api-key", HeaderValue::from_static("c"));
-        let keys = presented_keys(&h, Some("alt=sse&key=d"));
+        let keys: Vec<&[u8]> = presented_keys(&h, Some("alt=sse&key=d&key=")).collect();
         assert_eq!(keys, vec![&b"a"[..], b"b", b"c", b"d"]);
-        assert!(authorized(&[Secret::new("d")], &keys));
-        assert!(!authorized(&[Secret::new("e")], &keys));
-        assert!(!authorized(&[Secret::new("e")], &[]));
+        assert!(authorized(&[Secret::new("d")], keys.iter().copied()));
+        assert!(!authorized(&[Secret::new("e")], keys.iter().copied()));
+        assert!(!authorized(&[Secret::new("e")], []));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode, Version, header};
+use http::uri::{self, Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -20,7 +21,7 @@ use rota::{BoxError, Pool};
 use tower::Service;
 
 use crate::dialect::Dialect;
-use crate::metrics::account_outcome;
+use crate::metrics::AccountOutcomes;
 
 /// The pooled HTTP(S) client used for upstream requests and token refreshes.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -59,19 +60,34 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// [`HOP_BY_HOP`] as header names (removing by `&str` would parse each name on every call).
+const HOP_BY_HOP_NAMES: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in HOP_BY_HOP_NAMES {
         headers.remove(name);
     }
 }
@@ -79,17 +95,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Sends each request to `base_url` + its path and query.
 #[derive(Clone)]
 pub struct Forward {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: HttpClient,
-    base_url: Arc<str>,
+    base_url: Box<str>,
+    /// `base_url` split once: scheme, authority and path prefix ("" for none); `None` if it
+    /// does not parse as an absolute URL (each request then fails to build its URI).
+    base: Option<(Scheme, Authority, Box<str>)>,
     timeout: Duration,
-    pool: Pool,
+    outcomes: AccountOutcomes,
 }
 
 impl std::fmt::Debug for Forward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forward")
-            .field("base_url", &self.base_url)
-            .field("timeout", &self.timeout)
+            .field("base_url", &self.inner.base_url)
+            .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -98,12 +121,47 @@ impl Forward {
     /// Forwards to `base_url` (no trailing slash) with a per-attempt `timeout` until the
     /// response headers.
     pub fn new(client: HttpClient, base_url: &str, timeout: Duration, pool: Pool) -> Self {
+        let base_url = base_url.trim_end_matches('/');
+        let base = base_url.parse::<Uri>().ok().and_then(|uri| {
+            let parts = uri.into_parts();
+            let path = match &parts.path_and_query {
+                Some(pq) if pq.query().is_some() => return None,
+                Some(pq) => pq.path().trim_end_matches('/').into(),
+                None => "".into(),
+            };
+            Some((parts.scheme?, parts.authority?, path))
+        });
         Self {
-            pool,
-            client,
-            base_url: base_url.trim_end_matches('/').into(),
-            timeout,
+            inner: Arc::new(Inner {
+                client,
+                base_url: base_url.into(),
+                base,
+                timeout,
+                outcomes: AccountOutcomes::new(&pool),
+            }),
         }
+    }
+
+    /// `base_url` + the request's path and query, built from parts (no formatting and
+    /// re-parsing when `base_url` has no path).
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, BoxError> {
+        let pq = uri.path_and_query();
+        let Some((scheme, authority, base_path)) = &self.inner.base else {
+            let pq = pq.map_or_else(|| uri.path(), PathAndQuery::as_str);
+            return Ok(format!("{}{pq}", self.inner.base_url).parse::<Uri>()?);
+        };
+        let pq = match pq {
+            Some(pq) if base_path.is_empty() => pq.clone(),
+            _ => {
+                let pq = pq.map_or_else(|| uri.path(), PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{base_path}{pq}"))?
+            }
+        };
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(scheme.clone());
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(pq);
+        Ok(Uri::from_parts(parts)?)
     }
 }
 
@@ -117,19 +175,13 @@ impl Service<Request<Bytes>> for Forward {
     }
 
     fn call(&mut self, req: Request<Bytes>) -> Self::Future {
-        let client = self.client.clone();
-        let timeout = self.timeout;
-        let account: Option<Arc<str>> = req
+        let timeout = self.inner.timeout;
+        let account = req
             .extensions()
             .get::<SelectedAccount>()
-            .and_then(|s| self.pool.scheduler().specs().get(s.id.index()))
-            .map(|a| a.email.as_str().into());
+            .map(|s| s.id.index());
         let dialect = Dialect::of_path(req.uri().path());
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
-        let uri = format!("{}{pq}", self.base_url);
+        let uri = self.upstream_uri(req.uri());
         let (parts, body) = req.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
@@ -137,16 +189,23 @@ impl Service<Request<Bytes>> for Forward {
         headers.remove(header::CONTENT_LENGTH);
         // Error answers must be readable to classify them (no compressed bodies).
         headers.remove(header::ACCEPT_ENCODING);
+        let uri = match uri {
+            Ok(uri) => uri,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        let mut out = Request::new(Full::new(body));
+        *out.method_mut() = parts.method;
+        *out.version_mut() = Version::HTTP_11;
+        *out.headers_mut() = headers;
+        *out.uri_mut() = uri;
+        // The client's future owns what it needs (no clone of the client here).
+        let sent = self.inner.client.request(out);
+        let this = self.clone();
         Box::pin(async move {
-            let mut out = Request::new(Full::new(body));
-            *out.method_mut() = parts.method;
-            *out.version_mut() = Version::HTTP_11;
-            *out.headers_mut() = headers;
-            *out.uri_mut() = uri.parse().map_err(|e| -> BoxError { Box::new(e) })?;
-            let result = tokio::time::timeout(timeout, client.request(out)).await;
+            let result = tokio::time::timeout(timeout, sent).await;
             let outcome = |status| {
-                if let Some(a) = &account {
-                    account_outcome(a, status);
+                if let Some(a) = account {
+                    this.inner.outcomes.record(a, status);
                 }
             };
             match result {

@@ -50,7 +50,9 @@ mod tests;
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
+use memchr::memmem::Finder;
 use sha2::{Digest, Sha256};
 
 use self::scan::{Result, Scanner};
@@ -86,12 +88,12 @@ pub fn inspect(protocol: Protocol, body: &[u8]) -> RequestFacts {
         Ok(shape) => {
             facts.body = shape;
             if let Some((model, span)) = inspector.model {
-                facts.model = Some(model.into_owned());
+                facts.model = Some(model.into());
                 facts.model_span = Some(span);
             }
             facts.stream = inspector.stream;
             facts.session_id = match inspector.user_id {
-                Some(user_id) => Some(SessionId(user_id.into_owned())),
+                Some(user_id) => Some(SessionId(user_id.into())),
                 None => inspector.text_id,
             };
         }
@@ -115,17 +117,21 @@ pub fn text_session_id(text: &str) -> SessionId {
         id.push(char::from(HEX[usize::from(byte >> 4)]));
         id.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
-    SessionId(id)
+    SessionId(id.into())
 }
 
 /// Whether a user message's text may be fingerprinted under `protocol` (SPEC §2 rule 3).
 fn qualifies(protocol: Protocol, text: &str) -> bool {
-    let has = |needle: &str| memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some();
+    // The searchers are built once: `memmem::find` would build one (and its SIMD tables) per call.
+    static SYSTEM_REMINDER: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new("<system-reminder>"));
+    static SYSTEM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("[System"));
+    let has = |needle: &Finder<'_>| needle.find(text.as_bytes()).is_some();
     let trimmed = text.trim().len();
     match protocol {
-        Protocol::Anthropic => trimmed >= 3 && !has("<system-reminder>") && !has("[System"),
+        Protocol::Anthropic => trimmed >= 3 && !has(&SYSTEM_REMINDER) && !has(&SYSTEM),
         Protocol::OpenAiChat | Protocol::OpenAiResponses | Protocol::Gemini => {
-            trimmed > 10 && !has("<system-reminder>")
+            trimmed > 10 && !has(&SYSTEM_REMINDER)
         }
         Protocol::Other => false,
     }

@@ -636,7 +636,7 @@ fn reference(protocol: Protocol, v: &Value) -> Option<SessionId> {
         && !u.is_empty()
         && !u.contains("session-")
     {
-        return Some(SessionId(u.clone()));
+        return Some(SessionId(u.as_str().into()));
     }
     let gemini = protocol == Protocol::Gemini;
     let (list_key, content_key) = match protocol {
