@@ -23,6 +23,8 @@ pub mod protocol;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -187,6 +187,7 @@ impl Gateway {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        metrics::spawn_upkeep();
         let task = tokio::spawn(async move {
             let signal = async move {
                 let _ = stopped.wait_for(|s| *s).await;

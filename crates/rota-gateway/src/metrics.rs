@@ -16,6 +16,25 @@ use crate::edge::Route;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`
+/// (without it, the recorder keeps every sample until the next render).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts the recorder's upkeep task (once per process; needs a tokio runtime).
+pub fn spawn_upkeep() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let handle = handle();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    });
+}
+
 /// The process-wide Prometheus handle; installs the recorder on first use. If another global
 /// recorder was installed first, rendering shows only what reached this one.
 pub fn handle() -> &'static PrometheusHandle {
