@@ -5,35 +5,35 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use rota::body::MarkBody;
-use rota::core::{BodyShape, ModelMapping, Secret};
+use http::HeaderName;
+use rota::core::{ModelMapping, Secret};
 use rota::{
-    AccountSelectLayer, BoxError, Pool, RateLimitMarkLayer, RequestFacts, RetryRotateLayer,
-    SessionIdLayer,
+    AccountSelect, AccountSelectLayer, Pool, RateLimitMark, RateLimitMarkLayer, RetryRotate,
+    RetryRotateLayer, SessionIdLayer, SessionIdService,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceBuilder};
+use tower::ServiceBuilder;
 
 use crate::config::Config;
 use crate::edge::{self, Route};
-use crate::forward::{BoxFuture, Forward, http_client};
-use crate::oauth::{OAuthLayer, TokenCache};
+use crate::forward::{Forward, http_client};
+use crate::oauth::{OAuth, OAuthLayer, TokenCache};
 use crate::state::StateStore;
 use crate::{admin, metrics};
 
-/// The rota stack as one cloneable service: buffered request in, streamed response out.
-pub type Stack = BoxCloneSyncService<Request<Bytes>, Response<MarkBody<Body>>, BoxError>;
+/// The rota stack, named to the last layer (no boxing, no dynamic dispatch per request):
+/// buffered request in (`http::Request<Bytes>`), streamed response out
+/// (`http::Response<MarkBody<Body>>`), errors as `BoxError`.
+///
+/// The edge computes the request facts itself (to answer malformed bodies with 400 before
+/// scheduling), so `SessionIdService` finds them in the extensions and parses nothing.
+pub type Stack = SessionIdService<RetryRotate<AccountSelect<RateLimitMark<OAuth<Forward>>>>>;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -41,6 +41,8 @@ pub struct AppState {
     pub pool: Pool,
     /// The rota stack.
     pub stack: Stack,
+    /// The explicit session headers, checked in order (what `SessionIdLayer` was built with).
+    pub session_headers: Arc<[HeaderName]>,
     /// Client keys (empty: open).
     pub api_keys: Vec<Secret>,
     /// Admin bearer token (`None`: admin API off).
@@ -112,11 +114,11 @@ impl Gateway {
         }
         let client = http_client().map_err(StartError::Tls)?;
         let tokens = TokenCache::new(client.clone(), pool.clone(), store.clone());
-        let svc = ServiceBuilder::new()
+        let session_headers: Arc<[HeaderName]> = config.session_headers.into();
+        let stack = ServiceBuilder::new()
             .layer(SessionIdLayer::with_headers(
-                config.session_headers.iter().cloned(),
+                session_headers.iter().cloned(),
             ))
-            .layer(GuardLayer)
             .layer(RetryRotateLayer::new(pool.clone()))
             .layer(AccountSelectLayer::new(pool.clone()))
             .layer(RateLimitMarkLayer::new(pool.clone()))
@@ -129,7 +131,8 @@ impl Gateway {
             ));
         let state = AppState {
             pool,
-            stack: BoxCloneSyncService::new(svc),
+            stack,
+            session_headers,
             api_keys: config.api_keys,
             admin_token: config.admin_token,
             max_body_bytes: config.max_body_bytes,
@@ -253,7 +256,8 @@ impl Running {
     }
 }
 
-/// The message of a request the gateway rejects before scheduling it (400).
+/// The message of a request the gateway rejects before scheduling it (400): the edge answers
+/// malformed bodies itself; [`edge::error_response`] also maps this error to 400.
 #[derive(Debug)]
 pub struct Rejected(pub String);
 
@@ -264,56 +268,3 @@ impl fmt::Display for Rejected {
 }
 
 impl std::error::Error for Rejected {}
-
-/// Rejects POST bodies that are not a JSON object (after `SessionIdLayer` parsed them once).
-#[derive(Debug, Clone, Copy)]
-pub struct GuardLayer;
-
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guard<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guard { inner }
-    }
-}
-
-/// The service of [`GuardLayer`].
-#[derive(Debug, Clone)]
-pub struct Guard<S> {
-    inner: S,
-}
-
-impl<S, R> Service<Request<Bytes>> for Guard<S>
-where
-    S: Service<Request<Bytes>, Response = R, Error = BoxError>,
-    S::Future: Send + 'static,
-    R: Send + 'static,
-{
-    type Response = R;
-    type Error = BoxError;
-    type Future = BoxFuture<Result<R, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
-        let facts = req.extensions().get::<RequestFacts>();
-        if let Some(session) = facts.and_then(|f| f.session_id.as_ref()) {
-            tracing::Span::current().record("session", session.as_str());
-        }
-        let problem = match facts.map(|f| f.body) {
-            _ if req.method() != Method::POST => None,
-            Some(BodyShape::JsonObject) => None,
-            Some(BodyShape::Malformed(why)) => Some(format!("malformed JSON body: {why}")),
-            Some(BodyShape::JsonOther) => Some("request body must be a JSON object".to_owned()),
-            Some(BodyShape::Empty) | None => {
-                Some("request body is empty (expected a JSON object)".to_owned())
-            }
-        };
-        match problem {
-            Some(msg) => Box::pin(std::future::ready(Err(Box::new(Rejected(msg)) as BoxError))),
-            None => Box::pin(self.inner.call(req)),
-        }
-    }
-}

@@ -7,11 +7,12 @@ use axum::body::Body;
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rota::body::MarkBody;
-use rota::core::Secret;
+use rota::core::{BodyShape, RequestFacts, Secret};
 use rota::headers::X_ROTA_ATTEMPTS;
+use rota::session::request_facts;
 use rota::{BoxError, Error};
 use subtle::{Choice, ConstantTimeEq};
 use tower::ServiceExt;
@@ -159,6 +160,18 @@ pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest
     *req.version_mut() = parts.version;
     *req.headers_mut() = parts.headers;
 
+    // The facts `SessionIdService` would compute, computed here so a body that is not a JSON
+    // object is answered at once; the service finds them in the extensions and skips parsing.
+    let facts = request_facts(&req, &st.session_headers);
+    if let Some(msg) = body_problem(req.method(), &facts) {
+        return finish(route, dialect.error(StatusCode::BAD_REQUEST, &msg));
+    }
+    let session = facts.session_id.clone();
+    if let Some(id) = &session {
+        req.extensions_mut().insert(id.clone());
+    }
+    req.extensions_mut().insert(facts);
+
     let span = tracing::info_span!(
         "request",
         route = %route.name(),
@@ -168,6 +181,9 @@ pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest
         decision = tracing::field::Empty,
         mapped_model = tracing::field::Empty,
     );
+    if let Some(id) = &session {
+        span.record("session", id.as_str());
+    }
     let result = st.stack.clone().oneshot(req).instrument(span.clone()).await;
     let res = match result {
         Ok(mut res) => {
@@ -183,6 +199,19 @@ pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest
     };
     span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "request finished"));
     finish(route, res)
+}
+
+/// Why a request body is rejected before scheduling (400): POST bodies must be a JSON object.
+fn body_problem(method: &Method, facts: &RequestFacts) -> Option<String> {
+    if method != Method::POST {
+        return None;
+    }
+    match facts.body {
+        BodyShape::JsonObject => None,
+        BodyShape::Malformed(why) => Some(format!("malformed JSON body: {why}")),
+        BodyShape::JsonOther => Some("request body must be a JSON object".to_owned()),
+        BodyShape::Empty => Some("request body is empty (expected a JSON object)".to_owned()),
+    }
 }
 
 fn finish(route: Route, res: Response) -> Response {

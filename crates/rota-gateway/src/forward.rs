@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,8 +16,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pin_project_lite::pin_project;
 use rota::ext::SelectedAccount;
 use rota::{BoxError, Pool};
+use tokio::time::Timeout;
 use tower::Service;
 
 use crate::dialect::Dialect;
@@ -168,7 +170,7 @@ impl Forward {
 impl Service<Request<Bytes>> for Forward {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -191,7 +193,7 @@ impl Service<Request<Bytes>> for Forward {
         headers.remove(header::ACCEPT_ENCODING);
         let uri = match uri {
             Ok(uri) => uri,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
+            Err(e) => return ResponseFuture::Failed { err: Some(e) },
         };
         let mut out = Request::new(Full::new(body));
         *out.method_mut() = parts.method;
@@ -200,33 +202,84 @@ impl Service<Request<Bytes>> for Forward {
         *out.uri_mut() = uri;
         // The client's future owns what it needs (no clone of the client here).
         let sent = self.inner.client.request(out);
-        let this = self.clone();
-        Box::pin(async move {
-            let result = tokio::time::timeout(timeout, sent).await;
-            let outcome = |status| {
-                if let Some(a) = account {
-                    this.inner.outcomes.record(a, status);
-                }
-            };
-            match result {
-                Ok(Ok(res)) => {
-                    outcome(Some(res.status()));
-                    Ok(res.map(Body::new))
-                }
-                Ok(Err(e)) => {
-                    outcome(None);
-                    tracing::warn!(error = %e, "upstream request failed");
-                    Err(Box::new(e) as BoxError)
-                }
-                Err(_) => {
-                    outcome(None);
-                    tracing::warn!(timeout = ?timeout, "upstream timed out before answering");
-                    let msg = format!(
-                        "the upstream did not answer within {}",
-                        humantime::format_duration(timeout)
-                    );
-                    Ok(dialect.error(StatusCode::GATEWAY_TIMEOUT, &msg))
-                }
+        ResponseFuture::Sending {
+            sent: tokio::time::timeout(timeout, sent),
+            account,
+            dialect,
+            forward: self.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`Forward`] (named, so the stack's future is never boxed here).
+    #[project = ResponseFutureProj]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
+    pub enum ResponseFuture {
+        /// The upstream URI could not be built.
+        Failed { err: Option<BoxError> },
+        /// Waiting for the upstream's response head, at most the timeout.
+        Sending {
+            #[pin]
+            sent: Timeout<hyper_util::client::legacy::ResponseFuture>,
+            account: Option<usize>,
+            dialect: Dialect,
+            forward: Forward,
+        },
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Failed { .. } => "ResponseFuture::Failed",
+            Self::Sending { .. } => "ResponseFuture::Sending",
+        })
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (sent, account, dialect, forward) = match self.project() {
+            ResponseFutureProj::Failed { err } => {
+                let err = err.take().expect("ResponseFuture polled after completion");
+                return Poll::Ready(Err(err));
+            }
+            ResponseFutureProj::Sending {
+                sent,
+                account,
+                dialect,
+                forward,
+            } => (sent, *account, *dialect, forward),
+        };
+        let result = ready!(sent.poll(cx));
+        let inner = &forward.inner;
+        let outcome = |status| {
+            if let Some(a) = account {
+                inner.outcomes.record(a, status);
+            }
+        };
+        Poll::Ready(match result {
+            Ok(Ok(res)) => {
+                outcome(Some(res.status()));
+                Ok(res.map(Body::new))
+            }
+            Ok(Err(e)) => {
+                outcome(None);
+                tracing::warn!(error = %e, "upstream request failed");
+                Err(Box::new(e) as BoxError)
+            }
+            Err(_) => {
+                outcome(None);
+                let timeout = inner.timeout;
+                tracing::warn!(timeout = ?timeout, "upstream timed out before answering");
+                let msg = format!(
+                    "the upstream did not answer within {}",
+                    humantime::format_duration(timeout)
+                );
+                Ok(dialect.error(StatusCode::GATEWAY_TIMEOUT, &msg))
             }
         })
     }

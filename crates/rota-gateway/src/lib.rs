@@ -1,7 +1,7 @@
 //! rota-gateway: a ready-to-run LLM gateway built from rota's tower layers (SPEC §7).
 //!
 //! ```text
-//! client ─▶ edge (auth, body limit, buffer) ─▶ SessionIdLayer ─▶ Guard (400 on bad JSON)
+//! client ─▶ edge (auth, body limit, buffer, request facts, 400 on bad JSON) ─▶ SessionIdLayer
 //!        ─▶ RetryRotateLayer ─▶ AccountSelectLayer ─▶ RateLimitMarkLayer ─▶ OAuthLayer ─▶ Forward
 //! ```
 //!

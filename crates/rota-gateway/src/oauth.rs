@@ -299,7 +299,7 @@ fn form_encode(s: &str) -> String {
 
 mod layer;
 
-pub use layer::{OAuth, OAuthLayer};
+pub use layer::{OAuth, OAuthLayer, ResponseFuture as OAuthFuture};
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,13 @@
 //! [`OAuthLayer`]: the access token on the request; one refresh and retry on a 401.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use pin_project_lite::pin_project;
 use rota::BoxError;
 use rota::core::Secret;
 use rota::ext::SelectedAccount;
@@ -70,16 +73,13 @@ where
 {
     type Response = Response<B>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Response<B>, BoxError>>;
+    type Future = ResponseFuture<S::Future, Response<B>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
-        // The ready service moves into the future; a fresh clone stays.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let account = req.extensions().get::<SelectedAccount>().map(|s| s.id);
         let oauth = account.and_then(|id| {
             self.tokens
@@ -87,29 +87,73 @@ where
                 .map(|(email, _, _)| (id, email.to_owned()))
         });
         let Some((id, email)) = oauth else {
-            return Box::pin(inner.call(req));
-        };
-        let tokens = self.tokens.clone();
-        Box::pin(async move {
-            let err = |kind| -> BoxError {
-                crate::metrics::account_outcome(&email, None);
-                Box::new(OAuthError {
-                    account: email.clone(),
-                    kind,
-                })
+            // Not an OAuth account: the inner future as is (no clone, no box).
+            return ResponseFuture::Inner {
+                fut: self.inner.call(req),
             };
-            let token = tokens.token(id, None).await.map_err(err)?;
-            let mut again = clone_request(&req);
-            set_bearer(&mut req, &token);
-            let res = inner.call(req).await?;
-            if res.status() != StatusCode::UNAUTHORIZED {
-                return Ok(res);
-            }
-            drop(res);
-            tracing::info!(account = %email, "upstream answered 401; refreshing the token and retrying once");
-            let fresh = tokens.token(id, Some(&token)).await.map_err(err)?;
-            set_bearer(&mut again, &fresh);
-            inner.clone().oneshot(again).await
+        };
+        // The ready service moves into the future; a fresh clone stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let tokens = self.tokens.clone();
+        ResponseFuture::OAuth {
+            fut: Box::pin(async move {
+                let err = |kind| -> BoxError {
+                    crate::metrics::account_outcome(&email, None);
+                    Box::new(OAuthError {
+                        account: email.clone(),
+                        kind,
+                    })
+                };
+                let token = tokens.token(id, None).await.map_err(err)?;
+                let mut again = clone_request(&req);
+                set_bearer(&mut req, &token);
+                let res = inner.call(req).await?;
+                if res.status() != StatusCode::UNAUTHORIZED {
+                    return Ok(res);
+                }
+                drop(res);
+                tracing::info!(account = %email, "upstream answered 401; refreshing the token and retrying once");
+                let fresh = tokens.token(id, Some(&token)).await.map_err(err)?;
+                set_bearer(&mut again, &fresh);
+                inner.clone().oneshot(again).await
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`OAuth`]: the inner service's own future for API-key accounts, a
+    /// boxed token-then-call future for OAuth accounts.
+    #[project = ResponseFutureProj]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
+    pub enum ResponseFuture<F, R> {
+        /// An API-key account (or no account): the inner call.
+        Inner { #[pin] fut: F },
+        /// An OAuth account: get the token, call, refresh and retry once on a 401.
+        OAuth { fut: BoxFuture<Result<R, BoxError>> },
+    }
+}
+
+impl<F, R> Future for ResponseFuture<F, R>
+where
+    F: Future<Output = Result<R, BoxError>>,
+{
+    type Output = Result<R, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProj::Inner { fut } => fut.poll(cx),
+            ResponseFutureProj::OAuth { fut } => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, R> std::fmt::Debug for ResponseFuture<F, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Inner { .. } => "ResponseFuture::Inner",
+            Self::OAuth { .. } => "ResponseFuture::OAuth",
         })
     }
 }
