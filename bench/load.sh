@@ -10,6 +10,7 @@
 #   bench/load.sh                  # 5 rounds of 10 s per side and connection count
 #   ROUNDS=3 DURATION=5s bench/load.sh
 #   CONNS=16 STREAM=0 bench/load.sh  # only 16 connections, no streaming run
+#   GW_THREADS=1 bench/load.sh       # the gateway on one tokio worker (TOKIO_WORKER_THREADS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,7 +72,7 @@ EOF
 "$bin/fast-upstream" --listen "$UP" & pids+=($!)
 "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
 bare_pid=$!
-RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
+env ${GW_THREADS:+TOKIO_WORKER_THREADS=$GW_THREADS} RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
 gw_pid=$!
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no listener on $1" >&2; exit 1; }
