@@ -6,11 +6,28 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rota_core::{Protocol, fingerprint};
 
-/// A conversation of about `size` bytes: the first user message near the front, then turns
-/// of realistic text (with escapes) until the size is reached.
-fn conversation(protocol: Protocol, size: usize) -> Vec<u8> {
-    let turn = "Here is the next part of the file. It has \\\"quotes\\\", a tab\\t, \
-                unicode caf\\u00e9, and code: fn main() { println!(\\\"hi\\\"); }\\n";
+/// Text of the later turns: code-like (an escape every ~17 bytes, as in coding-agent traffic)
+/// or prose (no escapes).
+#[derive(Clone, Copy)]
+enum Text {
+    Code,
+    Prose,
+}
+
+/// A conversation of about `size` bytes: the first user message near the front, then turns of
+/// `text` until the size is reached.
+fn conversation(protocol: Protocol, size: usize, text: Text) -> Vec<u8> {
+    let turn = match text {
+        Text::Code => {
+            "Here is the next part of the file. It has \\\"quotes\\\", a tab\\t, \
+             unicode caf\\u00e9, and code: fn main() { println!(\\\"hi\\\"); }\\n"
+        }
+        Text::Prose => {
+            "Here is the next part of the review. The scheduler keeps each conversation on one \
+             account, so the provider's prompt cache keeps hitting; rotation only happens on \
+             failures. "
+        }
+    };
     let mut body = String::with_capacity(size + 1024);
     match protocol {
         Protocol::Anthropic => body.push_str(
@@ -44,15 +61,25 @@ fn bench_fingerprint(c: &mut Criterion) {
             _ => "openai",
         };
         let mut group = c.benchmark_group(format!("fingerprint/{name}"));
-        for size in [1 << 10, 100 << 10, 1 << 20] {
-            let body = conversation(protocol, size);
+        let sizes = [
+            (Text::Code, 1 << 10),
+            (Text::Code, 100 << 10),
+            (Text::Code, 1 << 20),
+            (Text::Prose, 1 << 20),
+        ];
+        for (text, size) in sizes {
+            let body = conversation(protocol, size, text);
+            let label = match text {
+                Text::Code => format!("code/{size}"),
+                Text::Prose => format!("prose/{size}"),
+            };
             assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
             assert!(fingerprint::inspect(protocol, &body).session_id.is_some());
             group.throughput(Throughput::Bytes(body.len() as u64));
-            group.bench_with_input(BenchmarkId::new("inspect", size), &body, |b, body| {
+            group.bench_with_input(BenchmarkId::new("inspect", &label), &body, |b, body| {
                 b.iter(|| fingerprint::inspect(protocol, black_box(body)))
             });
-            group.bench_with_input(BenchmarkId::new("serde_value", size), &body, |b, body| {
+            group.bench_with_input(BenchmarkId::new("serde_value", &label), &body, |b, body| {
                 b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)))
             });
         }
