@@ -77,6 +77,8 @@ pub mod pool;
 pub mod retry;
 pub mod select;
 pub mod session;
+#[cfg(test)]
+mod test_support;
 
 /// The README's examples, run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -55,7 +55,7 @@ use tower::Layer;
 use tower::retry::Retry;
 
 use crate::Pool;
-pub use policy::{GRACE_MAX_DELAY, RetryDelay, RotatePolicy, is_retried_status};
+pub use policy::{GRACE_MAX_DELAY, RetryDelay, RotatePolicy, is_retried_status, replay};
 
 /// Retries on another account; wraps `tower::retry::Retry` with [`RotatePolicy`].
 #[derive(Debug, Clone)]

@@ -23,6 +23,18 @@ pub const fn is_retried_status(status: u16) -> bool {
     matches!(status, 401 | 403 | 429 | 500 | 502 | 503 | 529)
 }
 
+/// A copy of a buffered request to send again: method, URI, version, headers, extensions, and
+/// the body as a reference-counted `Bytes` clone (no byte is copied).
+pub fn replay(req: &Request<Bytes>) -> Request<Bytes> {
+    let mut clone = Request::new(req.body().clone());
+    *clone.method_mut() = req.method().clone();
+    *clone.uri_mut() = req.uri().clone();
+    *clone.version_mut() = req.version();
+    *clone.headers_mut() = req.headers().clone();
+    *clone.extensions_mut() = req.extensions().clone();
+    clone
+}
+
 /// Per-request retry state: cloned fresh for every request by `tower::retry::Retry`.
 #[derive(Debug, Clone)]
 pub struct RotatePolicy {
@@ -147,13 +159,7 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
     }
 
     fn clone_request(&mut self, req: &Request<Bytes>) -> Option<Request<Bytes>> {
-        let mut clone = Request::new(req.body().clone());
-        *clone.method_mut() = req.method().clone();
-        *clone.uri_mut() = req.uri().clone();
-        *clone.version_mut() = req.version();
-        *clone.headers_mut() = req.headers().clone();
-        *clone.extensions_mut() = req.extensions().clone();
-        Some(clone)
+        Some(replay(req))
     }
 }
 

@@ -4,14 +4,11 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use rota_core::{AccountId, AccountSpec, Decision, Tier};
 use tower::util::BoxCloneService;
@@ -21,23 +18,8 @@ use crate::body::MarkBody;
 use crate::error::BoxError;
 use crate::ext::{Attempt, Attempted, SelectedAccount};
 use crate::headers::X_SESSION_ID;
+use crate::test_support::Frames;
 use crate::{AccountSelectLayer, Pool, RateLimitMarkLayer, RetryRotateLayer};
-
-/// A response body that yields each chunk as its own frame.
-#[derive(Debug, Default)]
-struct Frames(VecDeque<Bytes>);
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-}
 
 /// What the scripted upstream answers.
 #[derive(Debug, Clone)]

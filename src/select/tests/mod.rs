@@ -6,16 +6,12 @@ mod controls;
 mod requests;
 mod waits;
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use rota_core::store::StoreFuture;
 use rota_core::{
@@ -28,38 +24,12 @@ use tower::{Service, ServiceExt};
 use crate::error::BoxError;
 use crate::ext::{Attempt, Attempted, SelectedAccount};
 use crate::headers::X_SESSION_ID;
+use crate::test_support::Frames;
 use crate::{AccountLabels, AccountSelectLayer, Error, Pool};
 use tower::Layer;
 
 const A: AccountId = AccountId(0);
 const B: AccountId = AccountId(1);
-
-/// A response body that yields each chunk as its own frame, like a streamed answer.
-#[derive(Debug, Default)]
-struct Frames(VecDeque<Bytes>);
-
-impl Frames {
-    fn of(chunks: &[&'static str]) -> Self {
-        Self(
-            chunks
-                .iter()
-                .map(|c| Bytes::from_static(c.as_bytes()))
-                .collect(),
-        )
-    }
-}
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-}
 
 /// What the upstream saw of one request.
 #[derive(Debug, Clone)]

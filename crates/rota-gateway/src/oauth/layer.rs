@@ -55,16 +55,6 @@ fn set_bearer(req: &mut Request<Bytes>, token: &Secret) {
     }
 }
 
-fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {
-    let mut c = Request::new(req.body().clone());
-    *c.method_mut() = req.method().clone();
-    *c.uri_mut() = req.uri().clone();
-    *c.version_mut() = req.version();
-    *c.headers_mut() = req.headers().clone();
-    *c.extensions_mut() = req.extensions().clone();
-    c
-}
-
 impl<S, B> Service<Request<Bytes>> for OAuth<S>
 where
     S: Service<Request<Bytes>, Response = Response<B>, Error = BoxError> + Clone + Send + 'static,
@@ -106,7 +96,7 @@ where
                     })
                 };
                 let token = tokens.token(id, None).await.map_err(err)?;
-                let mut again = clone_request(&req);
+                let mut again = rota::retry::replay(&req);
                 set_bearer(&mut req, &token);
                 let res = inner.call(req).await?;
                 if res.status() != StatusCode::UNAUTHORIZED {
