@@ -69,7 +69,7 @@ pub const MAX_ERROR_BODY: usize = 1 << 20;
 pub trait Classify: Clone + Send + Sync + 'static {
     /// Whether the body is needed to classify an answer with this status.
     fn needs_body(&self, status: StatusCode) -> bool {
-        matches!(status.as_u16(), 401 | 403 | 429 | 500 | 502 | 503 | 529)
+        crate::retry::is_retried_status(status.as_u16())
     }
 
     /// Classifies one answer. `body` is empty unless [`needs_body`](Classify::needs_body).

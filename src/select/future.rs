@@ -22,6 +22,7 @@ use crate::Pool;
 use crate::error::{BoxError, Error};
 use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
 use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
+use crate::retry::is_retried_status;
 
 pin_project! {
     /// Response future of [`AccountSelect`](super::AccountSelect).
@@ -224,13 +225,16 @@ where
                 .into());
             }
         };
-        let success = match res.extensions().get::<Classified>() {
-            Some(Classified(outcome)) => matches!(outcome, Outcome::Success { .. }),
-            None => res.status().is_success(),
-        };
-        let failure = match res.extensions().get::<Classified>() {
-            Some(Classified(outcome)) => matches!(outcome, Outcome::Failure(_)),
-            None => is_failure_status(res.status().as_u16()),
+        // The classifier's verdict when RateLimitMarkLayer left one, else the status.
+        let (success, failure) = match res.extensions().get::<Classified>() {
+            Some(Classified(outcome)) => (
+                matches!(outcome, Outcome::Success { .. }),
+                matches!(outcome, Outcome::Failure(_)),
+            ),
+            None => (
+                res.status().is_success(),
+                is_retried_status(res.status().as_u16()),
+            ),
         };
         if success || failure {
             self.rebind(pick.account, success);
@@ -276,10 +280,6 @@ fn attempts_value(n: u32) -> HeaderValue {
         Some(s) => HeaderValue::from_static(s),
         None => HeaderValue::from(n),
     }
-}
-
-fn is_failure_status(status: u16) -> bool {
-    matches!(status, 401 | 403 | 429 | 500 | 502 | 503 | 529)
 }
 
 /// Drives a store write that could not finish at once in the background: the response is
