@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use rota::Pool;
 use rota::core::scheduler::AccountView;
 use rota::core::{Credential, Mode, Settings};
@@ -51,12 +51,7 @@ pub fn denied(st: &AppState, headers: &HeaderMap) -> Option<Response> {
             "the admin API is off (no auth.admin_token)",
         ));
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes().trim_ascii())
-        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
-        .map(|v| v[7..].trim_ascii());
-    match presented {
+    match crate::edge::bearer_token(headers) {
         Some(p) if bool::from(token.expose().as_bytes().ct_eq(p)) => None,
         Some(_) => Some(error(StatusCode::UNAUTHORIZED, "invalid admin token")),
         None => Some(error(

@@ -76,17 +76,22 @@ fn gemini_path_ok(path: &str) -> bool {
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
+/// The token of an `Authorization: Bearer <token>` header (scheme in any case), if any.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().trim_ascii())
+        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+        .map(|v| v[7..].trim_ascii())
+}
+
 /// The keys a client presented: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`,
 /// `?key=` (empty ones skipped; an iterator, so checking them allocates nothing).
 fn presented_keys<'a>(
     headers: &'a HeaderMap,
     query: Option<&'a str>,
 ) -> impl Iterator<Item = &'a [u8]> + Clone {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes().trim_ascii())
-        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
-        .map(|v| v[7..].trim_ascii());
+    let bearer = bearer_token(headers);
     let named = [X_API_KEY, X_GOOG_API_KEY]
         .into_iter()
         .filter_map(|name| headers.get(name).map(|v| v.as_bytes().trim_ascii()));
