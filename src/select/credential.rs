@@ -97,10 +97,7 @@ pub(crate) fn rewrite_model(
     mapped: &str,
 ) {
     if protocol == Protocol::Gemini {
-        let path = req.uri().path();
-        if let Some(rest) = path.strip_prefix("/v1beta/models/")
-            && let Some((_, method)) = rest.split_once(':')
-        {
+        if let Some((_, method)) = Protocol::gemini_path_parts(req.uri().path()) {
             let mut pq = format!("/v1beta/models/{mapped}:{method}");
             if let Some(q) = req.uri().query() {
                 pq.push('?');

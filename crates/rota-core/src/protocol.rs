@@ -36,11 +36,25 @@ impl Protocol {
         }
     }
 
+    /// For Gemini paths (`/v1beta/models/{model}:{method}`), the model and the method; the
+    /// model is non-empty and is everything before the first `:`.
+    ///
+    /// ```
+    /// use rota_core::Protocol;
+    /// assert_eq!(
+    ///     Protocol::gemini_path_parts("/v1beta/models/gemini-pro:generateContent"),
+    ///     Some(("gemini-pro", "generateContent"))
+    /// );
+    /// assert_eq!(Protocol::gemini_path_parts("/v1beta/models/:generateContent"), None);
+    /// ```
+    pub fn gemini_path_parts(path: &str) -> Option<(&str, &str)> {
+        let rest = path.strip_prefix("/v1beta/models/")?;
+        rest.split_once(':').filter(|(model, _)| !model.is_empty())
+    }
+
     /// For Gemini paths, the model named in the path (`/v1beta/models/{model}:method`).
     pub fn gemini_path_model(path: &str) -> Option<&str> {
-        let rest = path.strip_prefix("/v1beta/models/")?;
-        let (model, _method) = rest.split_once(':')?;
-        (!model.is_empty()).then_some(model)
+        Self::gemini_path_parts(path).map(|(model, _)| model)
     }
 
     /// Whether a Gemini path asks for a stream (`:streamGenerateContent`).

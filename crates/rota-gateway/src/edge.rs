@@ -62,15 +62,10 @@ impl Route {
 
 /// Whether a Gemini path names a model and a supported method.
 fn gemini_path_ok(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix("/v1beta/models/") else {
-        return false;
-    };
-    match rest.rsplit_once(':') {
-        Some((model, "generateContent" | "streamGenerateContent")) => {
-            !model.is_empty() && !model.contains(['/', ':'])
-        }
-        _ => false,
-    }
+    matches!(
+        rota::core::Protocol::gemini_path_parts(path),
+        Some((model, "generateContent" | "streamGenerateContent")) if !model.contains('/')
+    )
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
