@@ -77,6 +77,7 @@ pub mod pool;
 pub mod retry;
 pub mod select;
 pub mod session;
+mod telemetry;
 #[cfg(test)]
 mod test_support;
 

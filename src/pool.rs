@@ -14,6 +14,7 @@ use rota_core::{
 };
 
 use crate::clock::TokioClock;
+use crate::telemetry::Counters;
 
 /// How accounts are named in `X-Account-Email`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +71,7 @@ struct Inner {
     clock: SharedClock,
     max_attempts: u32,
     labels: Box<[HeaderValue]>,
+    counters: Counters,
 }
 
 impl fmt::Debug for Pool {
@@ -102,6 +104,11 @@ impl Pool {
     /// The model mapping.
     pub fn mapping(&self) -> &ModelMapping {
         &self.inner.mapping
+    }
+
+    /// The library's per-request counters (registered when the pool was built).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     /// The clock.
@@ -299,6 +306,9 @@ impl PoolBuilder {
     }
 
     /// Builds the pool; fails on duplicate emails.
+    ///
+    /// The per-request counters (`rota_decisions_total`, `rota_retries_total`) are registered
+    /// here, with the `metrics` recorder installed at this moment: install yours first.
     pub fn build(self) -> Result<Pool, PoolError> {
         let mut seen = std::collections::HashSet::new();
         for a in &self.accounts {
@@ -323,6 +333,7 @@ impl PoolBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
                 max_attempts: self.max_attempts.unwrap_or(3),
                 labels,
+                counters: Counters::register(),
             }),
         })
     }

@@ -14,6 +14,7 @@ use tower::retry::Policy;
 use crate::Pool;
 use crate::error::{BoxError, Error};
 use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
+use crate::telemetry::RetryKind;
 
 /// A 429 with an explicit delay up to this long is retried on the same account (SPEC §4).
 pub const GRACE_MAX_DELAY: Duration = Duration::from_secs(2);
@@ -132,7 +133,7 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
                 let ext = req.extensions_mut();
                 ext.insert(Attempt(self.attempts));
                 ext.insert(GraceAccount(verdict.account));
-                metrics::counter!("rota_retries_total", "kind" => "grace").increment(1);
+                self.pool.counters().retry(RetryKind::Grace);
                 return Some(RetryDelay::sleep(delay));
             }
         }
@@ -154,7 +155,7 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
         ext.insert(Attempt(self.attempts));
         ext.insert(Attempted(attempted));
         ext.remove::<GraceAccount>();
-        metrics::counter!("rota_retries_total", "kind" => "rotation").increment(1);
+        self.pool.counters().retry(RetryKind::Rotation);
         Some(RetryDelay::now())
     }
 

@@ -193,8 +193,7 @@ where
         span.record("decision", pick.decision.as_str());
         span.record("attempt", self.attempt);
         span.record("mapped_model", &*self.model);
-        metrics::counter!("rota_decisions_total", "decision" => pick.decision.as_str())
-            .increment(1);
+        self.pool.counters().decision(pick.decision);
         inner.call(req)
     }
 
