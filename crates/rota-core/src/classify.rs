@@ -21,21 +21,21 @@
 
 use std::time::SystemTime;
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use serde_json::Value;
 
 use crate::delay::{details, error_text, error_value, explicit_delay_in, parse_body};
 use crate::outcome::{Failure, Outcome, Reason};
 
 /// Header pairs (remaining, limit) that tell the remaining request quota, in preference order.
-const QUOTA_HEADERS: &[(&str, &str)] = &[
+const QUOTA_HEADERS: [(HeaderName, HeaderName); 2] = [
     (
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-limit-requests",
+        HeaderName::from_static("x-ratelimit-remaining-requests"),
+        HeaderName::from_static("x-ratelimit-limit-requests"),
     ),
     (
-        "anthropic-ratelimit-requests-remaining",
-        "anthropic-ratelimit-requests-limit",
+        HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+        HeaderName::from_static("anthropic-ratelimit-requests-limit"),
     ),
 ];
 
@@ -147,7 +147,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
 /// assert_eq!(remaining_quota(&HeaderMap::new()), None);
 /// ```
 pub fn remaining_quota(headers: &HeaderMap) -> Option<f64> {
-    QUOTA_HEADERS.iter().find_map(|&(remaining, limit)| {
+    QUOTA_HEADERS.iter().find_map(|(remaining, limit)| {
         let remaining = header_number(headers, remaining)?;
         let limit = header_number(headers, limit)?;
         if limit <= 0.0 {
@@ -159,7 +159,7 @@ pub fn remaining_quota(headers: &HeaderMap) -> Option<f64> {
 }
 
 /// A header's value as a finite number.
-fn header_number(headers: &HeaderMap, name: &str) -> Option<f64> {
+fn header_number(headers: &HeaderMap, name: &HeaderName) -> Option<f64> {
     let value = headers
         .get(name)?
         .to_str()
