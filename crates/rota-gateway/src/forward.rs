@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::uri::{self, Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode, Uri, Version, header};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header,
+};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -77,6 +79,13 @@ const HOP_BY_HOP_NAMES: [HeaderName; 9] = [
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names (no hashing) tells.
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -92,6 +101,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP_NAMES {
         headers.remove(name);
     }
+}
+
+/// Makes `Content-Length` match a buffered body of `len` bytes, keeping the client's header
+/// when it is still right (a model rewrite changes the length); an empty body without the
+/// header stays without it.
+fn set_content_length(headers: &mut HeaderMap, len: usize) {
+    let current = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if current == Some(len) || (current.is_none() && len == 0) {
+        return;
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
 }
 
 /// Sends each request to `base_url` + its path and query.
@@ -188,7 +211,7 @@ impl Service<Request<Bytes>> for Forward {
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
-        headers.remove(header::CONTENT_LENGTH);
+        set_content_length(&mut headers, body.len());
         // Error answers must be readable to classify them (no compressed bodies).
         headers.remove(header::ACCEPT_ENCODING);
         let uri = match uri {
@@ -282,5 +305,64 @@ impl Future for ResponseFuture {
                 Ok(dialect.error(StatusCode::GATEWAY_TIMEOUT, &msg))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|&(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "application/json"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("content-type", "application/json")]));
+
+        let mut h = headers(&[("te", "trailers"), ("x-api-key", "k")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("x-api-key", "k")]));
+    }
+
+    #[test]
+    fn end_to_end_headers_are_left_alone() {
+        let plain = headers(&[("content-type", "application/json"), ("x-api-key", "k")]);
+        let mut h = plain.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, plain);
+    }
+
+    #[test]
+    fn content_length_follows_the_body() {
+        let mut h = headers(&[("content-length", "42")]);
+        set_content_length(&mut h, 42);
+        assert_eq!(h["content-length"], "42");
+        set_content_length(&mut h, 40);
+        assert_eq!(h["content-length"], "40");
+
+        let mut h = HeaderMap::new();
+        set_content_length(&mut h, 0);
+        assert!(
+            h.is_empty(),
+            "an empty body without the header stays without it"
+        );
+        set_content_length(&mut h, 7);
+        assert_eq!(h["content-length"], "7");
+
+        let mut h = headers(&[("content-length", "not a number")]);
+        set_content_length(&mut h, 3);
+        assert_eq!(h["content-length"], "3");
     }
 }
