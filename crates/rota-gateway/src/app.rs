@@ -6,9 +6,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use axum::{Router, ServiceExt as _};
 use http::HeaderName;
 use rota::core::{ModelMapping, Secret};
 use rota::{
@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 
 use crate::config::Config;
-use crate::edge::{self, Route};
+use crate::dispatch::{self, Dispatch};
+use crate::edge;
 use crate::forward::{Forward, http_client};
 use crate::oauth::{OAuth, OAuthLayer, TokenCache};
 use crate::state::StateStore;
@@ -160,23 +161,15 @@ impl Gateway {
         self
     }
 
-    /// The complete router.
+    /// The router for everything but the API routes ([`Dispatch`] sends those to
+    /// [`edge::api`] before the router): health, metrics, admin, extra routes, and the 404 /
+    /// 405 answers.
     pub fn router(&self) -> Router {
-        let api = |route: Route| {
-            move |s: axum::extract::State<Arc<AppState>>, r: axum::extract::Request| {
-                edge::api(s, route, r)
-            }
-        };
         Router::new()
-            .route("/v1/chat/completions", post(api(Route::Chat)))
-            .route("/v1/responses", post(api(Route::Responses)))
-            .route("/v1/messages", post(api(Route::Messages)))
-            .route("/v1beta/models/{*rest}", post(api(Route::Gemini)))
-            .route("/v1/models", get(api(Route::Models)))
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(edge::metrics))
             .merge(admin::router())
-            .fallback(edge::not_found)
+            .fallback(dispatch::fallback)
             .method_not_allowed_fallback(edge::method_not_allowed)
             .with_state(self.state.clone())
             .merge(self.extra.clone())
@@ -185,7 +178,7 @@ impl Gateway {
     /// Serves on `listener` in a background task.
     pub async fn serve(self, listener: TcpListener) -> io::Result<Running> {
         let addr = listener.local_addr()?;
-        let router = self.router();
+        let service = Dispatch::new(self.state.clone(), self.router());
         let (stop, mut stopped) = watch::channel(false);
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -195,7 +188,7 @@ impl Gateway {
             let signal = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            axum::serve(listener, router)
+            axum::serve(listener, service.into_make_service())
                 .with_graceful_shutdown(signal)
                 .await
         });

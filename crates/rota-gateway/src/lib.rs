@@ -6,7 +6,8 @@
 //! ```
 //!
 //! The binary is thin: [`cli`] parses arguments, [`config`] reads the TOML file, and
-//! [`app::Gateway`] builds the pool, the stack and the router and serves them. Tests start the
+//! [`app::Gateway`] builds the pool, the stack and the router and serves them, with
+//! [`dispatch`] sending the API routes straight to [`edge::api`]. Tests start the
 //! same app in-process with [`app::serve`].
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dialect;
+pub mod dispatch;
 pub mod edge;
 pub mod forward;
 pub mod metrics;

@@ -162,3 +162,41 @@ async fn unreachable_upstream_is_502_and_slow_upstream_504() {
         "a timeout is returned as is, not retried"
     );
 }
+
+#[tokio::test]
+async fn wrong_method_is_405_and_unknown_path_404_in_the_paths_dialect() {
+    let env = start(|_, _| {}).await;
+    let key = [("x-api-key", "client-key")];
+    let cases = [
+        (Method::GET, "/v1/messages", 405),
+        (Method::POST, "/v1/models", 405),
+        (Method::GET, "/v1/chat/completions", 405),
+        (Method::GET, "/v1beta/models/g:generateContent", 405),
+        (Method::POST, "/v1/messages/", 404),
+        (Method::POST, "/v1beta/models/", 404),
+        (Method::POST, "/v2/anything", 404),
+    ];
+    for (method, path, status) in cases {
+        let res = env.send(method.clone(), path, &key, "{}").await;
+        assert_eq!(res.status, status, "{method} {path}");
+        let body = res.json();
+        if path.starts_with("/v1beta/") {
+            assert_eq!(body["error"]["code"], status, "{method} {path}: {body}");
+        } else if path == "/v1/messages" {
+            assert_eq!(body["type"], "error", "{method} {path}: {body}");
+        } else {
+            assert!(
+                body["error"]["message"].is_string(),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    assert!(
+        env.sim.requests().is_empty(),
+        "nothing reached the upstream"
+    );
+    // The API routes themselves still answer, HEAD on /v1/models included.
+    assert_eq!(env.chat("Hello there, first message").await.status, 200);
+    let head = env.send(Method::HEAD, "/v1/models", &key, "").await;
+    assert_eq!(head.status, 200);
+}

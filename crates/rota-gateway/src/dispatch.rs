@@ -1,0 +1,179 @@
+//! [`Dispatch`]: the service the gateway serves.
+//!
+//! The API routes are matched by method and path here, before the axum [`Router`]: a request
+//! to them skips the router's path matching, its per-request boxing and its URL-parameter
+//! extension, and goes straight to [`edge::api`]. Everything else — the API paths with another
+//! method (405), admin, health, metrics, extra routes, unknown paths (404) — goes to the router,
+//! which also maps the API routes to the same handler, so the answers are the same either way.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use http::Method;
+use pin_project_lite::pin_project;
+use tower::Service;
+
+use crate::app::AppState;
+use crate::edge::{self, Route};
+
+/// The gateway's service: API routes first, then the router.
+#[derive(Clone)]
+pub struct Dispatch {
+    state: Arc<AppState>,
+    router: Router,
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch").finish_non_exhaustive()
+    }
+}
+
+impl Dispatch {
+    /// API requests go to [`edge::api`] with `state`; the rest to `router`.
+    pub fn new(state: Arc<AppState>, router: Router) -> Self {
+        Self { state, router }
+    }
+}
+
+/// What a request's method and path are to the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiMatch {
+    /// An API route.
+    Route(Route),
+    /// An API path with a method it does not take (405).
+    WrongMethod,
+    /// Not an API path.
+    None,
+}
+
+/// Matches a request against the API routes: `POST /v1/chat/completions`, `/v1/responses`,
+/// `/v1/messages`, `/v1beta/models/{rest}`, and `GET` (or `HEAD`) `/v1/models`. The one place
+/// the API paths are listed.
+pub fn api_route(method: &Method, path: &str) -> ApiMatch {
+    let route = match path {
+        "/v1/chat/completions" => Route::Chat,
+        "/v1/responses" => Route::Responses,
+        "/v1/messages" => Route::Messages,
+        "/v1/models" => Route::Models,
+        p if p
+            .strip_prefix("/v1beta/models/")
+            .is_some_and(|rest| !rest.is_empty()) =>
+        {
+            Route::Gemini
+        }
+        _ => return ApiMatch::None,
+    };
+    let allowed = match route {
+        Route::Models => *method == Method::GET || *method == Method::HEAD,
+        _ => *method == Method::POST,
+    };
+    if allowed {
+        ApiMatch::Route(route)
+    } else {
+        ApiMatch::WrongMethod
+    }
+}
+
+/// The router's fallback: 405 on an API path with the wrong method, 404 elsewhere.
+pub async fn fallback(req: Request) -> Response {
+    match api_route(req.method(), req.uri().path()) {
+        ApiMatch::WrongMethod => edge::method_not_allowed(req).await,
+        // `Route` is only reached through `Dispatch`; answered the same way here.
+        ApiMatch::Route(_) | ApiMatch::None => edge::not_found(req).await,
+    }
+}
+
+impl Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = DispatchFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The router is always ready, and so is the API handler.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match api_route(req.method(), req.uri().path()) {
+            ApiMatch::Route(route) => DispatchFuture::Api {
+                fut: Box::pin(edge::api(State(self.state.clone()), route, req)),
+            },
+            ApiMatch::WrongMethod | ApiMatch::None => DispatchFuture::Router {
+                fut: self.router.call(req),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`Dispatch`].
+    #[project = DispatchProj]
+    #[allow(missing_docs)] // pin-project-lite takes no docs on variant fields
+    pub enum DispatchFuture {
+        /// An API request in [`edge::api`].
+        Api { fut: Pin<Box<dyn Future<Output = Response> + Send>> },
+        /// Anything else, in the router.
+        Router { #[pin] fut: RouteFuture<Infallible> },
+    }
+}
+
+impl std::fmt::Debug for DispatchFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Api { .. } => "DispatchFuture::Api",
+            Self::Router { .. } => "DispatchFuture::Router",
+        })
+    }
+}
+
+impl Future for DispatchFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DispatchProj::Api { fut } => fut.as_mut().poll(cx).map(Ok),
+            DispatchProj::Router { fut } => fut.poll(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_routes_by_method_and_path() {
+        use ApiMatch::{None as NotApi, Route as Api, WrongMethod};
+        let cases = [
+            (Method::POST, "/v1/chat/completions", Api(Route::Chat)),
+            (Method::POST, "/v1/responses", Api(Route::Responses)),
+            (Method::POST, "/v1/messages", Api(Route::Messages)),
+            (Method::GET, "/v1/models", Api(Route::Models)),
+            (Method::HEAD, "/v1/models", Api(Route::Models)),
+            (
+                Method::POST,
+                "/v1beta/models/g:generateContent",
+                Api(Route::Gemini),
+            ),
+            (Method::POST, "/v1beta/models/a/b", Api(Route::Gemini)),
+            (Method::GET, "/v1/messages", WrongMethod),
+            (Method::POST, "/v1/models", WrongMethod),
+            (Method::GET, "/v1beta/models/g:generateContent", WrongMethod),
+            (Method::POST, "/v1beta/models/", NotApi),
+            (Method::POST, "/v1/messages/", NotApi),
+            (Method::POST, "/v1/message", NotApi),
+            (Method::GET, "/healthz", NotApi),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(api_route(&method, path), expected, "{method} {path}");
+        }
+    }
+}
