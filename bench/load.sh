@@ -11,6 +11,7 @@
 #   ROUNDS=3 DURATION=5s bench/load.sh
 #   CONNS=16 STREAM=0 bench/load.sh  # only 16 connections, no streaming run
 #   GW_THREADS=1 bench/load.sh       # the gateway on one tokio worker (TOKIO_WORKER_THREADS)
+#   GW_CARGO_FLAGS=--no-default-features bench/load.sh  # the gateway on the system allocator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release -q -p rota-bench -p rota-gateway
+# shellcheck disable=SC2086 # GW_CARGO_FLAGS is a list of flags
+cargo build --release -q -p rota-bench -p rota-gateway ${GW_CARGO_FLAGS:-}
 bin=target/release
 
 tmp=$(mktemp -d)
