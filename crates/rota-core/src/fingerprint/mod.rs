@@ -44,6 +44,7 @@
 //! assert_eq!(broken.session_id, None);
 //! ```
 
+mod block;
 mod scan;
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,9 @@
 //! Strings inside skipped values are jumped over by their quotes alone: [`memchr::memchr`]
 //! (SIMD) finds the next `"` and the run of `\` right before it tells whether it is escaped
 //! (odd run) or closes the string (even run). After an escaped quote the rest of the string
-//! is classified 64 bytes at a time, branch-free (SWAR byte masks and simdjson's escape
-//! scanner), since escapes are then dense (code, logs).
+//! is classified 64 bytes at a time, branch-free (SIMD byte masks and simdjson's escape
+//! scanner, see [`block`]), since escapes are then dense (code, logs); two blocks in a row
+//! without a quote hand the rest back to `memchr`.
 //!
 //! Leniency, on purpose: the contents of *skipped* strings are not checked for valid
 //! escapes, UTF-8 validity, raw control characters or lone surrogate escapes — the
@@ -21,6 +22,8 @@
 //! skipping a value never recurses and never allocates; depth is capped at [`MAX_DEPTH`].
 
 use std::borrow::Cow;
+
+use super::block::{self, BlockScan, byte_mask};
 
 /// The deepest container nesting accepted (objects and arrays together).
 pub(super) const MAX_DEPTH: usize = 128;
@@ -266,6 +269,9 @@ impl<'a> Scanner<'a> {
     /// quote: the byte before `start` is that quote, and an earlier escaped `"` stops the
     /// count too. For valid escapes this finds exactly the end [`Scanner::string`] finds;
     /// invalid escapes are not noticed here (see the module docs).
+    ///
+    /// After an escaped quote, [`block::closing_quote`] classifies whole 64-byte blocks
+    /// instead, until the closing quote, the last < 64 bytes, or two blocks without a quote.
     #[inline]
     fn skip_string_body(&mut self) -> Result<()> {
         let bytes = self.bytes;
@@ -284,18 +290,14 @@ impl<'a> Scanner<'a> {
             // An escaped quote: escapes are dense here, and one `memchr` per escaped quote
             // costs more than classifying whole 64-byte blocks branch-free. The byte after
             // the escaped quote starts fresh (it is not escaped).
-            p = quote + 1;
-            let mut carry = 0u64;
-            while let Some(block) = bytes.get(p..).and_then(|rest| rest.first_chunk::<64>()) {
-                let (quotes, backslashes) = block_masks(block);
-                let ends = quotes & !escaped_bits(backslashes, &mut carry);
-                if ends != 0 {
-                    self.pos = p + ends.trailing_zeros() as usize + 1;
+            match block::closing_quote(bytes, quote + 1) {
+                BlockScan::Quote(end) => {
+                    self.pos = end + 1;
                     return Ok(());
                 }
-                p += 64;
+                // Fewer than 64 bytes left, or quotes are sparse again: back to `memchr`.
+                BlockScan::Unfinished(at) => p = at,
             }
-            // Fewer than 64 bytes left: back to `memchr` (the run check needs no carry).
         }
     }
 
@@ -494,57 +496,6 @@ fn ends_string(bytes: &[u8], start: usize, quote: usize) -> bool {
         }
         _ => true,
     }
-}
-
-/// Bit masks (bit i = byte i) of the `"` and the `\\` bytes in a 64-byte block.
-#[inline]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
-    let mut quotes = 0u64;
-    let mut backslashes = 0u64;
-    for (k, word) in block.chunks_exact(8).enumerate() {
-        let word = word
-            .first_chunk::<8>()
-            .map_or(0, |w| u64::from_le_bytes(*w));
-        quotes |= compress(byte_mask(word, b'"')) << (8 * k);
-        backslashes |= compress(byte_mask(word, b'\\')) << (8 * k);
-    }
-    (quotes, backslashes)
-}
-
-/// Gathers bit 7 of each byte of `mask` into the low 8 bits (bit i = byte i).
-#[inline]
-fn compress(mask: u64) -> u64 {
-    // Bit 8i times 2^(7k+7) lands on 56+i exactly when k = 7-i; no other product reaches
-    // bits 56..63 and no two products share a bit, so nothing carries.
-    ((mask >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// The bytes of a 64-byte block escaped by a `\\` (the character after each escaping
-/// backslash), given its backslash mask. `carry` is 1 when the block's first byte is escaped
-/// by a run at the end of the previous block, and is updated for the next block. This is
-/// simdjson's branch-free escape scanner: runs of backslashes are split into
-/// escape/escaped pairs by one subtraction against the odd bit positions.
-#[inline]
-fn escaped_bits(backslashes: u64, carry: &mut u64) -> u64 {
-    const ODD_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
-    let potential_escape = backslashes & !*carry;
-    let maybe_escaped = potential_escape << 1;
-    let escape_and_terminal =
-        ((maybe_escaped | ODD_BITS).wrapping_sub(potential_escape)) ^ ODD_BITS;
-    let escaped = escape_and_terminal ^ (backslashes | *carry);
-    let escape = escape_and_terminal & backslashes;
-    *carry = escape >> 63;
-    escaped
-}
-
-/// Bit 7 of each byte of the result is set exactly where `word`'s byte equals `b`.
-#[inline]
-fn byte_mask(word: u64, b: u8) -> u64 {
-    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
-    let x = word ^ u64::from_ne_bytes([b; 8]);
-    // Per byte: the high bit of ((x & 0x7f) + 0x7f) | x is clear only for a zero byte, and
-    // the addition never carries into the next byte.
-    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
 fn push(out: &mut String, c: char) -> usize {

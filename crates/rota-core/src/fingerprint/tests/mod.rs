@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
+mod blocks;
 mod props;
 mod rules;
 mod shape;
