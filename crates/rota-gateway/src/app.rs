@@ -6,9 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
-use axum::{Router, ServiceExt as _};
 use http::HeaderName;
 use rota::core::{ModelMapping, Secret};
 use rota::{
@@ -26,7 +25,7 @@ use crate::edge;
 use crate::forward::{Forward, http_client};
 use crate::oauth::{OAuth, OAuthLayer, TokenCache};
 use crate::state::StateStore;
-use crate::{admin, metrics};
+use crate::{admin, metrics, server};
 
 /// The rota stack, named to the last layer (no boxing, no dynamic dispatch per request):
 /// buffered request in (`http::Request<Bytes>`), streamed response out
@@ -178,19 +177,14 @@ impl Gateway {
     /// Serves on `listener` in a background task.
     pub async fn serve(self, listener: TcpListener) -> io::Result<Running> {
         let addr = listener.local_addr()?;
-        let service = Dispatch::new(self.state.clone(), self.router());
+        let dispatch = Dispatch::new(self.state.clone(), self.router());
         let (stop, mut stopped) = watch::channel(false);
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         metrics::spawn_upkeep();
         let task = tokio::spawn(async move {
             let signal = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            axum::serve(listener, service.into_make_service())
-                .with_graceful_shutdown(signal)
-                .await
+            server::run(listener, dispatch, signal).await
         });
         tracing::info!(%addr, accounts = self.state.pool.len(), "rota-gateway listening");
         Ok(Running {

@@ -1,8 +1,8 @@
-//! [`Dispatch`]: the service the gateway serves.
+//! [`Dispatch`]: the service the gateway serves, per connection (see [`crate::server`]).
 //!
 //! The API routes are matched by method and path here, before the axum [`Router`]: a request
 //! to them skips the router's path matching, its per-request boxing and its URL-parameter
-//! extension, and goes straight to [`edge::api`]. Everything else — the API paths with another
+//! extension, and goes straight to [`edge::api`] with hyper's own body. Everything else — the API paths with another
 //! method (405), admin, health, metrics, extra routes, unknown paths (404) — goes to the router,
 //! which also maps the API routes to the same handler, so the answers are the same either way.
 
@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use http::Method;
+use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::Service;
 
@@ -91,7 +93,7 @@ pub async fn fallback(req: Request) -> Response {
     }
 }
 
-impl Service<Request> for Dispatch {
+impl Service<http::Request<Incoming>> for Dispatch {
     type Response = Response;
     type Error = Infallible;
     type Future = DispatchFuture;
@@ -101,13 +103,13 @@ impl Service<Request> for Dispatch {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, req: http::Request<Incoming>) -> Self::Future {
         match api_route(req.method(), req.uri().path()) {
             ApiMatch::Route(route) => DispatchFuture::Api {
-                fut: Box::pin(edge::api(State(self.state.clone()), route, req)),
+                fut: Box::pin(edge::api(self.state.clone(), route, req)),
             },
             ApiMatch::WrongMethod | ApiMatch::None => DispatchFuture::Router {
-                fut: self.router.call(req),
+                fut: self.router.call(req.map(Body::new)),
             },
         }
     }

@@ -113,8 +113,12 @@ fn authorized<'a>(configured: &[Secret], presented: impl IntoIterator<Item = &'a
     ok.into()
 }
 
-/// Handles one API request.
-pub async fn api(State(st): State<Arc<AppState>>, route: Route, req: AxumRequest) -> Response {
+/// Handles one API request (any body type: the server hands over hyper's own).
+pub async fn api<B>(st: Arc<AppState>, route: Route, req: Request<B>) -> Response
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let dialect = route.dialect();
     let (parts, body) = req.into_parts();
     if route == Route::Gemini && !gemini_path_ok(parts.uri.path()) {

@@ -22,6 +22,7 @@ pub mod edge;
 pub mod forward;
 pub mod metrics;
 pub mod oauth;
+mod server;
 pub mod state;
 
 pub use app::{Gateway, Running, serve};

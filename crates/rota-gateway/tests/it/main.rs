@@ -9,3 +9,4 @@ mod errors;
 mod oauth;
 mod persistence;
 mod routing;
+mod shutdown;
