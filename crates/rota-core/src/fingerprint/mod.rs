@@ -51,7 +51,7 @@ mod tests;
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use memchr::memmem::Finder;
 use sha2::{Digest, Sha256};
@@ -112,13 +112,14 @@ pub fn inspect(protocol: Protocol, body: &[u8]) -> RequestFacts {
 pub fn text_session_id(text: &str) -> SessionId {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(text.as_bytes());
-    let mut id = String::with_capacity(4 + 16);
-    id.push_str("sid-");
-    for byte in digest.iter().take(8) {
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    // Written on the stack, then copied once into the shared string (one allocation).
+    let mut id = *b"sid-0000000000000000";
+    for (pair, byte) in id[4..].chunks_exact_mut(2).zip(digest.iter()) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
     }
-    SessionId(id.into())
+    let id = std::str::from_utf8(&id).expect("only ASCII hex digits were written");
+    SessionId(Arc::from(id))
 }
 
 /// Whether a user message's text may be fingerprinted under `protocol` (SPEC §2 rule 3).
