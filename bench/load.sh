@@ -19,57 +19,8 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 UP=127.0.0.1:19000 BARE=127.0.0.1:19001 GW=127.0.0.1:19002
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package)" >&2
-  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
-fi
-# shellcheck disable=SC2086 # GW_CARGO_FLAGS is a list of flags
-cargo build --release -q -p rota-bench -p rota-gateway ${GW_CARGO_FLAGS:-}
-bin=target/release
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-cat > "$tmp/gateway.toml" <<EOF
-listen = "$GW"
-state_dir = "$tmp/state"
-
-[auth]
-api_keys = ["sk-bench"]
-
-[upstream]
-base_url = "http://$UP"
-
-[[accounts]]
-email = "a@bench"
-tier = "ULTRA"
-api_key = "key-a"
-
-[[accounts]]
-email = "b@bench"
-tier = "PRO"
-api_key = "key-b"
-
-[[accounts]]
-email = "c@bench"
-tier = "PRO"
-api_key = "key-c"
-
-[[accounts]]
-email = "d@bench"
-tier = "FREE"
-api_key = "key-d"
-EOF
-
-cat > "$tmp/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-wrk.headers["x-api-key"] = "sk-bench"
-wrk.headers["anthropic-version"] = "2023-06-01"
-wrk.body = '{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Refactor this function so it no longer clones the pool on every request."},{"role":"assistant","content":"Sure."},{"role":"user","content":"Now add a test."}]}'
-EOF
+# shellcheck source=bench/setup.sh
+source bench/setup.sh
 
 "$bin/fast-upstream" --listen "$UP" & pids+=($!)
 "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
@@ -77,7 +28,6 @@ bare_pid=$!
 env ${GW_THREADS:+TOKIO_WORKER_THREADS=$GW_THREADS} RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
 gw_pid=$!
 
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no listener on $1" >&2; exit 1; }
 for p in $UP $BARE $GW; do wait_port "$p"; done
 
 # µs from wrk's "12.34us" / "1.23ms" / "1.00s"
