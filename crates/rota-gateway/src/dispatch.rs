@@ -1,10 +1,11 @@
 //! [`Dispatch`]: the service the gateway serves, per connection (see [`crate::server`]).
 //!
-//! The API routes are matched by method and path here, before the axum [`Router`]: a request
-//! to them skips the router's path matching, its per-request boxing and its URL-parameter
-//! extension, and goes straight to [`edge::api`] with hyper's own body. Everything else — the API paths with another
-//! method (405), admin, health, metrics, extra routes, unknown paths (404) — goes to the router,
-//! which also maps the API routes to the same handler, so the answers are the same either way.
+//! The API routes are matched by method and path here ([`api_route`], the one list of them),
+//! before the axum [`Router`]: a request to them skips the router's path matching, its
+//! per-request boxing and its URL-parameter extension, and goes straight to [`edge::api`] with
+//! hyper's own body. Everything else goes to the router: health, metrics, admin, extra routes,
+//! and, through its [`fallback`], 405 for an API path with another method and 404 for unknown
+//! paths.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -88,7 +89,7 @@ pub fn api_route(method: &Method, path: &str) -> ApiMatch {
 pub async fn fallback(req: Request) -> Response {
     match api_route(req.method(), req.uri().path()) {
         ApiMatch::WrongMethod => edge::method_not_allowed(req).await,
-        // `Route` is only reached through `Dispatch`; answered the same way here.
+        // `Dispatch` serves API routes itself, so only a router used on its own gets here.
         ApiMatch::Route(_) | ApiMatch::None => edge::not_found(req).await,
     }
 }
