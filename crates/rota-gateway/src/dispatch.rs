@@ -1,4 +1,4 @@
-//! [`Dispatch`]: the service the gateway serves, per connection (see [`crate::server`]).
+//! [`Dispatch`]: the service the gateway serves, one clone per connection.
 //!
 //! The API routes are matched by method and path here ([`api_route`], the one list of them),
 //! before the axum [`Router`]: a request to them skips the router's path matching, its
