@@ -51,21 +51,9 @@ pub fn http_client() -> Result<HttpClient, rustls::Error> {
         .build(https))
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
-pub const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// [`HOP_BY_HOP`] as header names (removing by `&str` would parse each name on every call).
-const HOP_BY_HOP_NAMES: [HeaderName; 9] = [
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction; as header
+/// names, so removing them parses nothing per call.
+pub static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -80,10 +68,7 @@ const HOP_BY_HOP_NAMES: [HeaderName; 9] = [
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none: one pass over the names (no hashing) tells.
-    if !headers
-        .keys()
-        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
-    {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return;
     }
     if headers.contains_key(header::CONNECTION) {
@@ -98,7 +83,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP_NAMES {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
