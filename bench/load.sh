@@ -10,7 +10,7 @@
 #   bench/load.sh                  # 5 rounds of 10 s per side and connection count
 #   ROUNDS=3 DURATION=5s bench/load.sh
 #   CONNS=16 STREAM=0 bench/load.sh  # only 16 connections, no streaming run
-#   GW_THREADS=1 bench/load.sh       # the gateway on one tokio worker (TOKIO_WORKER_THREADS)
+#   GW_WORKERS=1 bench/load.sh       # the gateway with one worker thread (its `workers` setting)
 #   GW_CARGO_FLAGS=--no-default-features bench/load.sh  # the gateway on the system allocator
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ source bench/setup.sh
 "$bin/fast-upstream" --listen "$UP" & pids+=($!)
 "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
 bare_pid=$!
-env ${GW_THREADS:+TOKIO_WORKER_THREADS=$GW_THREADS} RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
+env RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
 gw_pid=$!
 
 for p in $UP $BARE $GW; do wait_port "$p"; done

@@ -18,6 +18,7 @@ trap cleanup EXIT
 
 cat > "$tmp/gateway.toml" <<EOF
 listen = "$GW"
+${GW_WORKERS:+workers = $GW_WORKERS}
 state_dir = "$tmp/state"
 
 [auth]

@@ -4,7 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::get;
@@ -90,12 +92,15 @@ impl std::error::Error for StartError {}
 /// A built gateway, ready to serve.
 #[derive(Debug)]
 pub struct Gateway {
-    state: Arc<AppState>,
+    /// One per worker thread: the shared pool, tokens and store, and a stack over the
+    /// worker's own upstream client. Never empty.
+    workers: Vec<Arc<AppState>>,
     extra: Router,
 }
 
 impl Gateway {
-    /// Builds the pool (applying the persisted state) and the stack.
+    /// Builds the pool (applying the persisted state) and one stack per worker thread
+    /// (`workers` in the config; one per CPU by default).
     pub fn new(config: Config) -> Result<Self, StartError> {
         metrics::handle();
         let pool = Pool::builder()
@@ -112,46 +117,61 @@ impl Gateway {
         if config.api_keys.is_empty() {
             tracing::warn!("auth.api_keys is empty: the gateway is open to any client");
         }
-        let client = http_client().map_err(StartError::Tls)?;
-        let tokens = TokenCache::new(client.clone(), pool.clone(), store.clone());
+        let tokens = TokenCache::new(
+            http_client().map_err(StartError::Tls)?,
+            pool.clone(),
+            store.clone(),
+        );
         let session_headers: Arc<[HeaderName]> = config.session_headers.into();
-        let stack = ServiceBuilder::new()
-            .layer(SessionIdLayer::with_headers(
-                session_headers.iter().cloned(),
-            ))
-            .layer(RetryRotateLayer::new(pool.clone()))
-            .layer(AccountSelectLayer::new(pool.clone()))
-            .layer(RateLimitMarkLayer::new(pool.clone()))
-            .layer(OAuthLayer::new(tokens))
-            .service(Forward::new(
-                client,
-                &config.base_url,
-                config.timeout,
-                pool.clone(),
-            ));
-        let state = AppState {
-            pool,
-            stack,
-            session_headers,
-            api_keys: config.api_keys,
-            admin_token: config.admin_token,
-            max_body_bytes: config.max_body_bytes,
-            store,
+        // One stack per worker, each over its own upstream client.
+        let stack = |client| {
+            ServiceBuilder::new()
+                .layer(SessionIdLayer::with_headers(
+                    session_headers.iter().cloned(),
+                ))
+                .layer(RetryRotateLayer::new(pool.clone()))
+                .layer(AccountSelectLayer::new(pool.clone()))
+                .layer(RateLimitMarkLayer::new(pool.clone()))
+                .layer(OAuthLayer::new(tokens.clone()))
+                .service(Forward::new(
+                    client,
+                    &config.base_url,
+                    config.timeout,
+                    pool.clone(),
+                ))
         };
+        let workers = config
+            .workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .unwrap_or(NonZeroUsize::MIN);
+        let workers = (0..workers.get())
+            .map(|_| {
+                Ok(Arc::new(AppState {
+                    pool: pool.clone(),
+                    stack: stack(http_client().map_err(StartError::Tls)?),
+                    session_headers: session_headers.clone(),
+                    api_keys: config.api_keys.clone(),
+                    admin_token: config.admin_token.clone(),
+                    max_body_bytes: config.max_body_bytes,
+                    store: store.clone(),
+                }))
+            })
+            .collect::<Result<_, StartError>>()?;
         Ok(Self {
-            state: Arc::new(state),
+            workers,
             extra: Router::new(),
         })
     }
 
-    /// The shared state (pool, stack, tokens).
+    /// The first worker's state (pool, stack, tokens); the others differ only in their
+    /// stack's upstream client.
     pub fn state(&self) -> &Arc<AppState> {
-        &self.state
+        &self.workers[0]
     }
 
     /// The account pool.
     pub fn pool(&self) -> &Pool {
-        &self.state.pool
+        &self.state().pool
     }
 
     /// Adds routes (e.g. the demo's).
@@ -164,32 +184,49 @@ impl Gateway {
     /// [`edge::api`] before the router): health, metrics, admin, extra routes, and the 404 /
     /// 405 answers.
     pub fn router(&self) -> Router {
+        self.router_for(self.state().clone())
+    }
+
+    fn router_for(&self, state: Arc<AppState>) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(edge::metrics))
             .merge(admin::router())
             .fallback(dispatch::fallback)
             .method_not_allowed_fallback(edge::method_not_allowed)
-            .with_state(self.state.clone())
+            .with_state(state)
             .merge(self.extra.clone())
     }
 
-    /// Serves on `listener` in a background task.
+    /// Serves on `listener`: the worker threads start now, and a task on the calling runtime
+    /// accepts connections and hands them to the workers (see the `server` module).
     pub async fn serve(self, listener: TcpListener) -> io::Result<Running> {
         let addr = listener.local_addr()?;
-        let dispatch = Dispatch::new(self.state.clone(), self.router());
+        let dispatches = self
+            .workers
+            .iter()
+            .map(|state| Dispatch::new(state.clone(), self.router_for(state.clone())))
+            .collect();
+        let workers = server::Workers::start(dispatches)?;
+        let open = workers.open();
         let (stop, mut stopped) = watch::channel(false);
         metrics::spawn_upkeep();
         let task = tokio::spawn(async move {
             let signal = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            server::run(listener, dispatch, signal).await
+            server::run(listener, workers, signal).await
         });
-        tracing::info!(%addr, accounts = self.state.pool.len(), "rota-gateway listening");
+        tracing::info!(
+            %addr,
+            accounts = self.pool().len(),
+            workers = self.workers.len(),
+            "rota-gateway listening"
+        );
         Ok(Running {
             addr,
-            pool: self.state.pool.clone(),
+            pool: self.pool().clone(),
+            open,
             stop,
             task,
         })
@@ -210,6 +247,7 @@ pub async fn serve(
 pub struct Running {
     addr: SocketAddr,
     pool: Pool,
+    open: Arc<[AtomicUsize]>,
     stop: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -228,6 +266,14 @@ impl Running {
     /// The account pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// How many client connections each worker thread has open.
+    pub fn connections(&self) -> Vec<usize> {
+        self.open
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish.

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use toml::{Table, Value};
 
 use section::Section;
 
+/// Most serving threads `workers` may ask for.
+pub const MAX_WORKERS: usize = 1024;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8045";
 /// Default largest request body (32 MiB).
@@ -76,6 +79,8 @@ pub struct Config {
     pub model_mapping: Vec<(String, String)>,
     /// Accounts, in configuration order.
     pub accounts: Vec<AccountSpec>,
+    /// Serving threads (`None`: one per CPU).
+    pub workers: Option<NonZeroUsize>,
 }
 
 impl Config {
@@ -95,6 +100,7 @@ impl Config {
             session_headers: vec![rota::headers::X_SESSION_ID],
             model_mapping: Vec::new(),
             accounts,
+            workers: None,
         }
     }
 
@@ -140,7 +146,20 @@ impl Config {
             Some(0) => return Err(ConfigError::new("max_body_bytes", "must be at least 1")),
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         };
+        let workers = match root.integer("workers")? {
+            None => None,
+            Some(n) => Some(
+                usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_WORKERS)
+                    .and_then(NonZeroUsize::new)
+                    .ok_or_else(|| {
+                        ConfigError::new("workers", format!("must be from 1 to {MAX_WORKERS}"))
+                    })?,
+            ),
+        };
         let mut cfg = Self::new("", Vec::new());
+        cfg.workers = workers;
         cfg.listen = listen;
         cfg.state_dir = state_dir;
         cfg.max_body_bytes = max_body_bytes;

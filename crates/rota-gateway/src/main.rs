@@ -20,7 +20,9 @@ fn config_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-#[tokio::main]
+/// The main runtime only accepts connections (the worker threads serve them, each on its
+/// own runtime), waits for signals and runs the background upkeep, so one thread is enough.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -25,7 +25,20 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.timeout, DEFAULT_TIMEOUT);
     assert_eq!(c.settings, Settings::default());
     assert_eq!(c.accounts[0].tier, Tier::Pro);
+    assert_eq!(c.workers, None);
     assert!(!format!("{c:?}").contains("\"k\""));
+}
+
+#[test]
+fn workers_is_a_positive_count() {
+    let c = Config::parse(&format!("workers = 3\n{BASE}")).expect("valid");
+    assert_eq!(c.workers, NonZeroUsize::new(3));
+    for bad in ["0", "1025", "-1", "\"two\""] {
+        assert!(
+            err(&format!("workers = {bad}\n{BASE}")).starts_with("workers: "),
+            "workers = {bad}"
+        );
+    }
 }
 
 #[test]

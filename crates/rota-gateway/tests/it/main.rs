@@ -10,3 +10,4 @@ mod oauth;
 mod persistence;
 mod routing;
 mod shutdown;
+mod workers;
