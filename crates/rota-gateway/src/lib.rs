@@ -6,7 +6,8 @@
 //! ```
 //!
 //! The binary is thin: [`cli`] parses arguments, [`config`] reads the TOML file, and
-//! [`app::Gateway`] builds the pool, the stack and the router and serves them, with
+//! [`app::Gateway`] builds the pool, one stack per worker thread and the router and serves
+//! them (each worker a single-threaded runtime with its own upstream connections), with
 //! [`dispatch`] sending the API routes straight to [`edge::api`]. Tests start the
 //! same app in-process with [`app::serve`].
 #![forbid(unsafe_code)]
