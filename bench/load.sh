@@ -12,6 +12,8 @@
 #   CONNS=16 STREAM=0 bench/load.sh  # only 16 connections, no streaming run
 #   GW_WORKERS=1 bench/load.sh       # the gateway with one worker thread (its `workers` setting)
 #   GW_CARGO_FLAGS=--no-default-features bench/load.sh  # the gateway on the system allocator
+#   GW_B=/tmp/old/rota-gateway bench/load.sh  # a second gateway build (e.g. an older commit's,
+#                                   # built in a worktree) as a third side, "gw_b", same config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,15 @@ source bench/setup.sh
 bare_pid=$!
 env RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
 gw_pid=$!
+sides="bare gw"
+if [ -n "${GW_B:-}" ]; then
+  GW2=127.0.0.1:19003
+  sed "s/^listen = .*/listen = \"$GW2\"/; s|^state_dir = .*|state_dir = \"$tmp/state_b\"|" "$tmp/gateway.toml" > "$tmp/gateway_b.toml"
+  env RUST_LOG=${RUST_LOG:-warn} "$GW_B" --config "$tmp/gateway_b.toml" >"$tmp/gateway_b.log" 2>&1 & pids+=($!)
+  gw_b_pid=$!
+  sides="bare gw gw_b"
+  wait_port "$GW2"
+fi
 
 for p in $UP $BARE $GW; do wait_port "$p"; done
 
@@ -52,28 +63,35 @@ run() { # name url conns pid → "rps p50_us p99_us cpu_us_per_request"
   echo "$rps $p50 $p99 $cpu"
 }
 
+# ratio SIDE CONNS: SIDE against the bare proxy (medians)
+ratio() {
+  col() { cut -d' ' -f"$1" "$tmp/$2.$3" | median; }
+  awk -v s="$1" -v c="$2" -v b="$(col 1 bare "$2")" -v g="$(col 1 "$1" "$2")" \
+      -v bp="$(col 2 bare "$2")" -v gp="$(col 2 "$1" "$2")" -v bc="$(col 4 bare "$2")" -v gc="$(col 4 "$1" "$2")" \
+      'BEGIN {printf "ratio    %-6s throughput %s/bare = %.3f   p50 %s-bare = %+.1f us   cpu %s-bare = %+.1f us/req\n", c, s, g/b, s, gp-bp, s, gc-bc}'
+}
+
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # warm-up (connection pools, page cache)
 run bare $BARE 16 "$bare_pid" >/dev/null; run gateway $GW 16 "$gw_pid" >/dev/null
+if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" 16 "$gw_b_pid" >/dev/null; fi
 
 printf '%-8s %-6s %12s %10s %10s %10s\n' side conns req/s p50_us p99_us cpu_us
 for conns in ${CONNS:-1 16}; do
-  : > "$tmp/bare.$conns"; : > "$tmp/gw.$conns"
+  for side in $sides; do : > "$tmp/$side.$conns"; done
   for r in $(seq "$ROUNDS"); do
     run bare $BARE "$conns" "$bare_pid" >> "$tmp/bare.$conns"
     run gateway $GW "$conns" "$gw_pid" >> "$tmp/gw.$conns"
+    if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" "$conns" "$gw_b_pid" >> "$tmp/gw_b.$conns"; fi
   done
-  for side in bare gw; do
+  for side in $sides; do
     f="$tmp/$side.$conns"
     printf '%-8s %-6s %12.0f %10.1f %10.1f %10.1f\n' "$side" "$conns" \
       "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)" \
       "$(cut -d' ' -f4 "$f" | median)"
   done
-  awk -v c="$conns" -v b="$(cut -d' ' -f1 "$tmp/bare.$conns" | median)" -v g="$(cut -d' ' -f1 "$tmp/gw.$conns" | median)" \
-      -v bp="$(cut -d' ' -f2 "$tmp/bare.$conns" | median)" -v gp="$(cut -d' ' -f2 "$tmp/gw.$conns" | median)" \
-      -v bc="$(cut -d' ' -f4 "$tmp/bare.$conns" | median)" -v gc="$(cut -d' ' -f4 "$tmp/gw.$conns" | median)" \
-      'BEGIN {printf "ratio    %-6s throughput gateway/bare = %.3f   p50 gateway-bare = %+.1f us   cpu gateway-bare = %+.1f us/req\n", c, g/b, gp-bp, gc-bc}'
+  for side in ${sides#bare }; do ratio "$side" "$conns"; done
 done
 
 [ "${STREAM:-1}" = 0 ] && exit 0
