@@ -129,14 +129,10 @@ impl Workers {
 
     /// Gives `stream` to the worker with the fewest open connections.
     fn hand_over(&mut self, stream: std::net::TcpStream) {
-        let n = self.queues.len();
-        let Some(target) = (0..n)
-            .map(|i| (self.next + i) % n)
-            .min_by_key(|&i| self.open[i].load(Ordering::Relaxed))
-        else {
+        let Some(target) = least_loaded(&self.open, self.next) else {
             return;
         };
-        self.next = (target + 1) % n;
+        self.next = (target + 1) % self.open.len();
         self.open[target].fetch_add(1, Ordering::Relaxed);
         if self.queues[target].send(stream).is_err() {
             // Only if that worker's thread died (a bug): the connection is dropped.
@@ -152,6 +148,15 @@ impl Workers {
             let _ = finish.await;
         }
     }
+}
+
+/// The index of the smallest count, looking from `start` round: among equal counts the first
+/// at or after `start` wins. `None` for no counts.
+fn least_loaded(open: &[AtomicUsize], start: usize) -> Option<usize> {
+    let n = open.len();
+    (0..n)
+        .map(|i| (start + i) % n)
+        .min_by_key(|&i| open[i].load(Ordering::Relaxed))
 }
 
 /// One connection of a worker, counted as open until dropped.
@@ -203,4 +208,33 @@ async fn worker(
         });
     }
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(v: &[usize]) -> Vec<AtomicUsize> {
+        v.iter().map(|&n| AtomicUsize::new(n)).collect()
+    }
+
+    #[test]
+    fn the_worker_with_fewest_connections_gets_the_next() {
+        assert_eq!(least_loaded(&counts(&[3, 1, 2]), 0), Some(1));
+        assert_eq!(least_loaded(&counts(&[3, 1, 2]), 2), Some(1));
+    }
+
+    #[test]
+    fn ties_go_round_from_the_start() {
+        let open = counts(&[1, 0, 0]);
+        assert_eq!(least_loaded(&open, 0), Some(1));
+        assert_eq!(least_loaded(&open, 2), Some(2));
+        assert_eq!(least_loaded(&counts(&[0, 0]), 1), Some(1));
+        assert_eq!(least_loaded(&counts(&[0, 0]), 5), Some(1));
+    }
+
+    #[test]
+    fn no_workers_no_choice() {
+        assert_eq!(least_loaded(&[], 0), None);
+    }
 }
