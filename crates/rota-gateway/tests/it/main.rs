@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod admin;
+mod binary;
 mod common;
 mod concurrency;
 mod config_errors;
