@@ -88,6 +88,10 @@ pub struct TokenCache {
     pool: Pool,
     state: StateStore,
     slots: Box<[Mutex<Slot>]>,
+    /// Where refreshes run: the runtime that built the cache (the gateway's main runtime,
+    /// which outlives the worker threads), so a worker that finishes first at shutdown does
+    /// not take with it a refresh that requests on other workers wait for.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl fmt::Debug for TokenCache {
@@ -100,7 +104,8 @@ impl fmt::Debug for TokenCache {
 
 impl TokenCache {
     /// A cache for `pool`'s accounts; refreshes go through `client`, and `invalid_grant`
-    /// saves the state to `state`.
+    /// saves the state to `state`. Refreshes run on the calling runtime if there is one,
+    /// otherwise on the runtime of the request that needs them.
     pub fn new(client: HttpClient, pool: Pool, state: StateStore) -> Arc<Self> {
         let slots = (0..pool.len()).map(|_| Mutex::new(Slot::Idle)).collect();
         Arc::new(Self {
@@ -108,6 +113,7 @@ impl TokenCache {
             pool,
             state,
             slots,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -144,7 +150,11 @@ impl TokenCache {
                 _ => {
                     let (tx, rx) = watch::channel(None);
                     *guard = Slot::Refreshing(rx.clone());
-                    tokio::spawn(Arc::clone(self).refresh(id, tx));
+                    let refresh = Arc::clone(self).refresh(id, tx);
+                    match &self.runtime {
+                        Some(runtime) => drop(runtime.spawn(refresh)),
+                        None => drop(tokio::spawn(refresh)),
+                    }
                     rx
                 }
             }
