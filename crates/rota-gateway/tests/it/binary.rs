@@ -3,7 +3,6 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use http::Method;
 use rota_sim::Sim;
 
 use crate::common::*;
@@ -53,15 +52,7 @@ async fn the_binary_serves_on_its_workers_and_exits_cleanly_on_sigterm() {
     let body = chat_body("gpt-4o", "A question for the real binary", false);
     let mut served = Vec::new();
     for client in [client(), client()] {
-        let res = send(
-            &client,
-            &base,
-            Method::POST,
-            "/v1/chat/completions",
-            &[],
-            &body,
-        )
-        .await;
+        let res = post_chat(&client, &base, &body).await;
         assert_eq!(res.status, 200);
         served.push(res.account().to_owned());
     }

@@ -114,13 +114,8 @@ impl Env {
     }
 
     pub async fn chat(&self, first: &str) -> Answer {
-        self.send(
-            Method::POST,
-            "/v1/chat/completions",
-            &[],
-            &chat_body("gpt-4o", first, false),
-        )
-        .await
+        let body = chat_body("gpt-4o", first, false);
+        post_chat(&self.client, &self.gw.base_url(), &body).await
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: &str) -> Answer {
@@ -174,6 +169,23 @@ pub async fn send(
         headers: parts.headers,
         body,
     }
+}
+
+/// `POST /v1/chat/completions` with `body` and no extra headers, over `client`.
+pub async fn post_chat(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    base: &str,
+    body: &str,
+) -> Answer {
+    send(
+        client,
+        base,
+        Method::POST,
+        "/v1/chat/completions",
+        &[],
+        body,
+    )
+    .await
 }
 
 /// An OpenAI chat body whose first user message is `first` (the session key).

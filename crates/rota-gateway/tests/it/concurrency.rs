@@ -2,8 +2,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use http::Method;
-
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,15 +17,7 @@ async fn concurrent_conversations_keep_their_accounts() {
                 &format!("Conversation {conv}: what is rota?"),
                 false,
             );
-            let res = send(
-                &client,
-                &base,
-                Method::POST,
-                "/v1/chat/completions",
-                &[],
-                &body,
-            )
-            .await;
+            let res = post_chat(&client, &base, &body).await;
             (conv, res.status, res.account().to_owned())
         }));
     }

@@ -15,15 +15,7 @@ async fn token_is_fetched_once_and_used() {
         let (client, base) = (env.client.clone(), env.gw.base_url());
         tasks.push(tokio::spawn(async move {
             let body = chat_body("gpt-4o", &format!("Concurrent first request {i}"), false);
-            send(
-                &client,
-                &base,
-                Method::POST,
-                "/v1/chat/completions",
-                &[],
-                &body,
-            )
-            .await
+            post_chat(&client, &base, &body).await
         }));
     }
     for t in tasks {

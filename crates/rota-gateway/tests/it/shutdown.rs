@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use http::Method;
 use rota_sim::Behavior;
 
 use crate::common::*;
@@ -21,15 +20,7 @@ async fn shutdown_lets_in_flight_requests_finish_then_stops_accepting() {
         let (client, base) = (client.clone(), base.clone());
         async move {
             let body = chat_body("gpt-4o", "A slow question asked before shutdown", false);
-            send(
-                &client,
-                &base,
-                Method::POST,
-                "/v1/chat/completions",
-                &[],
-                &body,
-            )
-            .await
+            post_chat(&client, &base, &body).await
         }
     });
     // Wait until the upstream has the request, so it is in flight when shutdown starts.

@@ -2,8 +2,6 @@
 
 use std::num::NonZeroUsize;
 
-use http::Method;
-
 use crate::common::*;
 
 #[tokio::test]
@@ -15,15 +13,7 @@ async fn connections_spread_over_workers_that_share_one_pool() {
     let clients: Vec<_> = (0..4).map(|_| client()).collect();
     let mut served = Vec::new();
     for client in &clients {
-        let res = send(
-            client,
-            &base,
-            Method::POST,
-            "/v1/chat/completions",
-            &[],
-            &body,
-        )
-        .await;
+        let res = post_chat(client, &base, &body).await;
         assert_eq!(res.status, 200);
         served.push(res.account().to_owned());
     }
