@@ -36,10 +36,9 @@ if [ -n "${GW_B:-}" ]; then
   env RUST_LOG=${RUST_LOG:-warn} "$GW_B" --config "$tmp/gateway_b.toml" >"$tmp/gateway_b.log" 2>&1 & pids+=($!)
   gw_b_pid=$!
   sides="bare gw gw_b"
-  wait_port "$GW2"
 fi
 
-for p in $UP $BARE $GW; do wait_port "$p"; done
+for p in $UP $BARE $GW ${GW2:-}; do wait_port "$p"; done
 
 # µs from wrk's "12.34us" / "1.23ms" / "1.00s"
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
