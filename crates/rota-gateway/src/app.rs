@@ -182,12 +182,8 @@ impl Gateway {
 
     /// The router for everything but the API routes ([`Dispatch`] sends those to
     /// [`edge::api`] before the router): health, metrics, admin, extra routes, and the 404 /
-    /// 405 answers.
-    pub fn router(&self) -> Router {
-        self.router_for(self.state().clone())
-    }
-
-    fn router_for(&self, state: Arc<AppState>) -> Router {
+    /// 405 answers; over one worker's `state`.
+    fn router(&self, state: Arc<AppState>) -> Router {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(edge::metrics))
@@ -205,7 +201,7 @@ impl Gateway {
         let dispatches = self
             .workers
             .iter()
-            .map(|state| Dispatch::new(state.clone(), self.router_for(state.clone())))
+            .map(|state| Dispatch::new(state.clone(), self.router(state.clone())))
             .collect();
         let workers = server::Workers::start(dispatches)?;
         let open = workers.open();
