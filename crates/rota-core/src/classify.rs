@@ -105,22 +105,21 @@ const RATE_LIMIT_WORDING: &[&str] = &[
 /// );
 /// ```
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Outcome {
-    if status.is_success() {
-        return Outcome::Success {
-            remaining_quota: remaining_quota(headers),
-        };
-    }
-    let reason = match status.as_u16() {
-        429 => None,
-        500 | 502 | 503 | 529 => Some(Reason::ServerError),
-        401 => Some(Reason::Unauthorized),
-        403 => Some(Reason::Forbidden),
-        _ => return Outcome::Neutral,
+    // The status table is `Outcome::from_status`; the body adds a 429's reason and the delay.
+    let by_status = match Outcome::from_status(status.as_u16()) {
+        Outcome::Success { .. } => {
+            return Outcome::Success {
+                remaining_quota: remaining_quota(headers),
+            };
+        }
+        Outcome::Failure(f) => f.reason,
+        other => return other,
     };
     let parsed = parse_body(body);
-    let (reason, resource_exhausted) = match reason {
-        Some(reason) => (reason, false),
-        None => reason_429(parsed.as_ref(), body),
+    let (reason, resource_exhausted) = if status == StatusCode::TOO_MANY_REQUESTS {
+        reason_429(parsed.as_ref(), body)
+    } else {
+        (by_status, false)
     };
     Outcome::Failure(Failure {
         reason,

@@ -1,12 +1,29 @@
 //! Cooldowns: how long an account (or account × model) rests after a failure (SPEC §5).
 //!
 //! [`CooldownConfig`] holds the ladders and per-reason defaults; [`Cooldowns`] is the state of
-//! one account: its account-level deadline, its per-model deadlines and its consecutive-failure
-//! count. A new mark never shortens an existing deadline.
+//! one account: its account-level deadlines, its per-model deadlines, its consecutive-failure
+//! count, its server-error strikes and its recent failures (its health). A new mark never
+//! shortens an existing deadline, and every deadline saturates at [`MAX_COOLDOWN`] from now,
+//! whatever delay the upstream asked for.
+//!
+//! Account-level deadlines sit in two slots: a *hard* one for what the upstream declared about
+//! the account (429s, 401, 403, refresh failures) and a *soft* one for server errors and
+//! unreachable upstreams ([`Reason::is_soft`]), which the scheduler may ignore when nothing
+//! else is left (the panic threshold). Keeping them apart means a server error can never hide
+//! a rate limit, nor a rate limit be ignored as a server error.
 
 use std::time::{Duration, Instant};
 
 use crate::outcome::{Failure, Reason};
+
+/// The longest cooldown any mark sets, whatever the upstream said (30 days): a delay from
+/// outside never overflows an `Instant` and never benches an account for ever.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// At most this many models have their own cooldown per account; past it, the entry that
+/// ends first gives way (clients can send any number of model names).
+pub const MAX_MODEL_COOLDOWNS: usize = 64;
+/// Recent failures kept per account for its health (fewest recent failures is healthiest).
+const RECENT_FAILURES: usize = 16;
 
 /// The ladders and per-reason default cooldowns, used when the upstream gave no explicit delay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,14 +32,22 @@ pub struct CooldownConfig {
     pub quota_ladder: Vec<Duration>,
     /// `Capacity`, by consecutive count (the last step repeats).
     pub capacity_ladder: Vec<Duration>,
+    /// `Unreachable`, by consecutive count (the last step repeats).
+    pub unreachable_ladder: Vec<Duration>,
     /// `RateLimited`.
     pub rate_limited: Duration,
     /// `RateLimited` when the answer said "resource exhausted".
     pub rate_limited_exhausted: Duration,
     /// `Unknown` 429.
     pub unknown: Duration,
-    /// 500/502/503/529.
+    /// 500/502/503/529, once [`server_error_strikes`](Self::server_error_strikes) strikes
+    /// came within [`strike_window`](Self::strike_window).
     pub server_error: Duration,
+    /// How many server errors without an explicit delay, within `strike_window`, start the
+    /// `server_error` cooldown (each is a strike; fewer set none).
+    pub server_error_strikes: u32,
+    /// The window strikes are counted in; also the window of an account's health.
+    pub strike_window: Duration,
     /// 401 after refresh.
     pub unauthorized: Duration,
     /// 403.
@@ -39,10 +64,13 @@ impl Default for CooldownConfig {
         Self {
             quota_ladder: vec![s(60), s(5 * 60), s(30 * 60), s(2 * 60 * 60)],
             capacity_ladder: vec![s(5), s(10), s(15)],
+            unreachable_ladder: vec![s(8), s(30), s(2 * 60)],
             rate_limited: s(5),
             rate_limited_exhausted: s(30),
             unknown: s(60),
             server_error: s(8),
+            server_error_strikes: 3,
+            strike_window: s(60),
             unauthorized: s(30 * 60),
             forbidden: s(30 * 60),
             refresh_failed: s(30),
@@ -53,7 +81,8 @@ impl Default for CooldownConfig {
 
 impl CooldownConfig {
     /// The cooldown for `failure` when it is the `consecutive`-th failure in a row (1-based):
-    /// the explicit delay if the upstream gave one, else the reason's default or ladder step.
+    /// the explicit delay if the upstream gave one, else the reason's default or ladder step;
+    /// never more than [`MAX_COOLDOWN`].
     ///
     /// ```
     /// use rota_core::cooldown::CooldownConfig;
@@ -67,20 +96,22 @@ impl CooldownConfig {
     /// assert_eq!(c.duration_for(&quota, 9), Duration::from_secs(7200));
     /// ```
     pub fn duration_for(&self, failure: &Failure, consecutive: u32) -> Duration {
-        if let Some(delay) = failure.explicit_delay {
-            return delay;
-        }
-        match failure.reason {
-            Reason::QuotaExhausted => ladder_step(&self.quota_ladder, consecutive),
-            Reason::Capacity => ladder_step(&self.capacity_ladder, consecutive),
-            Reason::RateLimited if failure.resource_exhausted => self.rate_limited_exhausted,
-            Reason::RateLimited => self.rate_limited,
-            Reason::Unknown => self.unknown,
-            Reason::ServerError => self.server_error,
-            Reason::Unauthorized => self.unauthorized,
-            Reason::Forbidden => self.forbidden,
-            Reason::RefreshFailed => self.refresh_failed,
-        }
+        let d = match (failure.explicit_delay, failure.reason) {
+            (Some(delay), _) => delay,
+            (None, Reason::QuotaExhausted) => ladder_step(&self.quota_ladder, consecutive),
+            (None, Reason::Capacity) => ladder_step(&self.capacity_ladder, consecutive),
+            (None, Reason::Unreachable) => ladder_step(&self.unreachable_ladder, consecutive),
+            (None, Reason::RateLimited) if failure.resource_exhausted => {
+                self.rate_limited_exhausted
+            }
+            (None, Reason::RateLimited) => self.rate_limited,
+            (None, Reason::Unknown) => self.unknown,
+            (None, Reason::ServerError) => self.server_error,
+            (None, Reason::Unauthorized) => self.unauthorized,
+            (None, Reason::Forbidden) => self.forbidden,
+            (None, Reason::RefreshFailed) => self.refresh_failed,
+        };
+        d.min(MAX_COOLDOWN)
     }
 }
 
@@ -91,6 +122,12 @@ fn ladder_step(ladder: &[Duration], consecutive: u32) -> Duration {
         .or(ladder.last())
         .copied()
         .unwrap_or(Duration::ZERO)
+}
+
+/// `now + d`, saturating: at most [`MAX_COOLDOWN`] ahead, and `now` itself if even that
+/// would not fit in an `Instant`.
+pub fn deadline_after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(MAX_COOLDOWN)).unwrap_or(now)
 }
 
 /// One active cooldown.
@@ -105,22 +142,40 @@ pub struct Deadline {
 /// The cooldown state of one account.
 #[derive(Debug, Clone, Default)]
 pub struct Cooldowns {
+    /// What the upstream declared about the account (429s, 401, 403, refresh failures).
     account: Option<Deadline>,
+    /// Server errors and unreachable upstreams: ignored under the panic threshold.
+    soft: Option<Deadline>,
     per_model: Vec<(Box<str>, Deadline)>,
     consecutive: u32,
     last_failure: Option<Instant>,
+    /// Server errors without an explicit delay since the last cooldown or success.
+    strikes: Vec<Instant>,
+    /// The latest failures, oldest first (at most `RECENT_FAILURES`).
+    recent: Vec<Instant>,
+    /// Whether the account's latest attempt failed (the window rule skips it).
+    last_failed: bool,
+}
+
+/// Keeps `slot` at the later of its deadline and `wanted` (an expired one is replaced).
+fn extend(slot: &mut Option<Deadline>, wanted: Deadline, now: Instant) -> Deadline {
+    match slot {
+        Some(d) if d.until > now && d.until >= wanted.until => *d,
+        _ => *slot.insert(wanted),
+    }
 }
 
 impl Cooldowns {
     /// Records a failure for `model` at `now`; returns the deadline now in force for the
-    /// failure's scope (never earlier than one already set).
+    /// failure's scope (never earlier than one already set), or `None` when the failure is
+    /// only a strike (a server error without an explicit delay, below the strike count).
     pub fn mark(
         &mut self,
         config: &CooldownConfig,
         failure: &Failure,
         model: &str,
         now: Instant,
-    ) -> Deadline {
+    ) -> Option<Deadline> {
         if self
             .last_failure
             .is_some_and(|at| now.saturating_duration_since(at) >= config.count_reset_after)
@@ -131,34 +186,69 @@ impl Cooldowns {
             self.consecutive = self.consecutive.saturating_add(1);
         }
         self.last_failure = Some(now);
+        self.last_failed = true;
+        if self.recent.len() == RECENT_FAILURES {
+            self.recent.remove(0);
+        }
+        self.recent.push(now);
+        if failure.reason == Reason::ServerError && failure.explicit_delay.is_none() {
+            let window = config.strike_window;
+            self.strikes
+                .retain(|at| now.saturating_duration_since(*at) < window);
+            self.strikes.push(now);
+            if (self.strikes.len() as u64) < u64::from(config.server_error_strikes.max(1)) {
+                return None;
+            }
+            self.strikes.clear();
+        }
         let wanted = Deadline {
-            until: now + config.duration_for(failure, self.consecutive.max(1)),
+            until: deadline_after(now, config.duration_for(failure, self.consecutive.max(1))),
             reason: failure.reason,
         };
-        let slot = if failure.reason.is_per_model() {
-            match self.per_model.iter().position(|(m, _)| &**m == model) {
-                Some(i) => &mut self.per_model[i].1,
-                None => {
-                    self.per_model.push((model.into(), wanted));
-                    return wanted;
-                }
-            }
+        Some(if failure.reason.is_per_model() {
+            self.mark_model(model, wanted, now)
+        } else if failure.reason.is_soft() {
+            extend(&mut self.soft, wanted, now)
         } else {
-            self.account.get_or_insert(wanted)
-        };
-        if wanted.until > slot.until || slot.until <= now {
-            *slot = wanted;
-        }
-        *slot
+            extend(&mut self.account, wanted, now)
+        })
     }
 
-    /// Records a success: clears the consecutive count and the account-level cooldown.
+    fn mark_model(&mut self, model: &str, wanted: Deadline, now: Instant) -> Deadline {
+        if let Some((_, d)) = self.per_model.iter_mut().find(|(m, _)| &**m == model) {
+            let mut slot = Some(*d);
+            *d = extend(&mut slot, wanted, now);
+            return *d;
+        }
+        self.per_model.retain(|(_, d)| d.until > now);
+        if self.per_model.len() >= MAX_MODEL_COOLDOWNS
+            && let Some(i) = (0..self.per_model.len()).min_by_key(|&i| self.per_model[i].1.until)
+        {
+            self.per_model.swap_remove(i);
+        }
+        self.per_model.push((model.into(), wanted));
+        wanted
+    }
+
+    /// Takes back the latest strike and failure: the request that caused them turned out to
+    /// be at fault itself (poisoned), so they say nothing about the account.
+    pub fn forgive(&mut self) {
+        self.strikes.pop();
+        self.recent.pop();
+        self.last_failed = false;
+    }
+
+    /// Records a success: clears the consecutive count, the strikes and the account-level
+    /// cooldowns (per-model ones stay).
     pub fn succeed(&mut self) {
         self.consecutive = 0;
         self.account = None;
+        self.soft = None;
+        self.strikes.clear();
+        self.last_failed = false;
     }
 
-    /// Removes every cooldown and the count.
+    /// Removes every cooldown, the count, the strikes and the recent failures.
     pub fn clear(&mut self) {
         *self = Self::default();
     }
@@ -168,27 +258,49 @@ impl Cooldowns {
         self.consecutive
     }
 
-    /// The latest active deadline that blocks `model` at `now`, if any.
+    /// Whether the account's latest attempt failed.
+    pub fn last_failed(&self) -> bool {
+        self.last_failed
+    }
+
+    /// When the account last failed, if ever.
+    pub fn last_failure(&self) -> Option<Instant> {
+        self.last_failure
+    }
+
+    /// Failures within `window` before `now`: the lower, the healthier.
+    pub fn recent_failures(&self, window: Duration, now: Instant) -> usize {
+        self.recent
+            .iter()
+            .filter(|at| now.saturating_duration_since(**at) < window)
+            .count()
+    }
+
+    /// The latest active deadline that blocks `model` at `now`, if any (soft ones included).
     pub fn blocking(&self, model: &str, now: Instant) -> Option<Deadline> {
+        let soft = self.soft.filter(|d| d.until > now);
+        latest(self.hard_blocking(model, now), soft)
+    }
+
+    /// The latest active deadline that blocks `model` at `now`, leaving out soft ones (server
+    /// errors, unreachable): what the upstream declared about the account.
+    pub fn hard_blocking(&self, model: &str, now: Instant) -> Option<Deadline> {
         let account = self.account.filter(|d| d.until > now);
         let per_model = self
             .per_model
             .iter()
             .find(|(m, d)| &**m == model && d.until > now)
             .map(|(_, d)| *d);
-        match (account, per_model) {
-            (Some(a), Some(m)) => Some(if m.until > a.until { m } else { a }),
-            (a, m) => a.or(m),
-        }
+        latest(account, per_model)
     }
 
     /// Every active cooldown at `now`: `(None, d)` for the account, `(Some(model), d)` per model.
     pub fn active(&self, now: Instant) -> impl Iterator<Item = (Option<&str>, Deadline)> + '_ {
-        let account = self
-            .account
-            .filter(|d| d.until > now)
-            .map(|d| (None, d))
-            .into_iter();
+        let account = [self.account, self.soft]
+            .into_iter()
+            .flatten()
+            .filter(move |d| d.until > now)
+            .map(|d| (None, d));
         let models = self
             .per_model
             .iter()
@@ -197,12 +309,22 @@ impl Cooldowns {
         account.chain(models)
     }
 
-    /// Drops expired per-model entries (keeps the vector small).
+    /// Drops expired entries (keeps the vectors small).
     pub fn prune(&mut self, now: Instant) {
         self.per_model.retain(|(_, d)| d.until > now);
-        if self.account.is_some_and(|d| d.until <= now) {
-            self.account = None;
+        for slot in [&mut self.account, &mut self.soft] {
+            if slot.is_some_and(|d| d.until <= now) {
+                *slot = None;
+            }
         }
+    }
+}
+
+/// The later of two optional deadlines.
+fn latest(a: Option<Deadline>, b: Option<Deadline>) -> Option<Deadline> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.until > a.until { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -214,6 +336,17 @@ mod tests {
 
     fn failure(reason: Reason) -> Failure {
         Failure::new(reason)
+    }
+
+    /// A mark that must set a cooldown.
+    fn mark(
+        cd: &mut Cooldowns,
+        c: &CooldownConfig,
+        f: &Failure,
+        model: &str,
+        now: Instant,
+    ) -> Deadline {
+        cd.mark(c, f, model, now).expect("a cooldown")
     }
 
     fn explicit(reason: Reason, d: Duration) -> Failure {
@@ -229,7 +362,7 @@ mod tests {
         let mut cd = Cooldowns::default();
         let mut now = Instant::now();
         for want in [S(60), S(300), S(1800), S(7200), S(7200)] {
-            let d = cd.mark(&c, &failure(Reason::QuotaExhausted), "m", now);
+            let d = mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "m", now);
             assert_eq!(d.until - now, want);
             now += S(1); // failures in a row, well within the 1 h count reset
         }
@@ -240,7 +373,7 @@ mod tests {
         let c = CooldownConfig::default();
         let mut cd = Cooldowns::default();
         let now = Instant::now();
-        cd.mark(&c, &failure(Reason::QuotaExhausted), "a", now);
+        mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "a", now);
         assert!(cd.blocking("a", now).is_some());
         assert!(cd.blocking("b", now).is_none());
     }
@@ -250,7 +383,7 @@ mod tests {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        let d = cd.mark(&c, &failure(Reason::RateLimited), "a", now);
+        let d = mark(&mut cd, &c, &failure(Reason::RateLimited), "a", now);
         assert_eq!(d.until - now, S(5));
         assert!(cd.blocking("other-model", now).is_some());
         let mut cd = Cooldowns::default();
@@ -258,7 +391,7 @@ mod tests {
             resource_exhausted: true,
             ..failure(Reason::RateLimited)
         };
-        assert_eq!(cd.mark(&c, &f, "a", now).until - now, S(30));
+        assert_eq!(mark(&mut cd, &c, &f, "a", now).until - now, S(30));
     }
 
     #[test]
@@ -267,7 +400,7 @@ mod tests {
         let mut cd = Cooldowns::default();
         let mut now = Instant::now();
         for want in [S(5), S(10), S(15), S(15)] {
-            let d = cd.mark(&c, &failure(Reason::Capacity), "m", now);
+            let d = mark(&mut cd, &c, &failure(Reason::Capacity), "m", now);
             assert_eq!(d.until - now, want);
             assert!(cd.blocking("n", now).is_none());
             now = d.until;
@@ -280,24 +413,139 @@ mod tests {
         let now = Instant::now();
         let mut cd = Cooldowns::default();
         assert_eq!(
-            cd.mark(&c, &failure(Reason::Unknown), "m", now).until - now,
+            mark(&mut cd, &c, &failure(Reason::Unknown), "m", now).until - now,
             S(60)
         );
         assert!(cd.blocking("x", now).is_some());
     }
 
     #[test]
-    fn server_error_is_8s_and_does_not_raise_the_count() {
+    fn server_errors_are_strikes_and_the_third_within_a_minute_cools_8s() {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        assert_eq!(
-            cd.mark(&c, &failure(Reason::ServerError), "m", now).until - now,
-            S(8)
+        let f = failure(Reason::ServerError);
+        assert_eq!(cd.mark(&c, &f, "m", now), None, "one strike");
+        assert_eq!(cd.mark(&c, &f, "m", now + S(1)), None, "two strikes");
+        assert!(cd.blocking("m", now + S(1)).is_none());
+        let d = mark(&mut cd, &c, &f, "m", now + S(2));
+        assert_eq!(d.until - (now + S(2)), S(8));
+        assert_eq!(cd.consecutive(), 0, "server errors do not raise the count");
+        assert!(
+            cd.hard_blocking("m", now + S(2)).is_none(),
+            "a soft cooldown"
         );
-        assert_eq!(cd.consecutive(), 0);
-        cd.mark(&c, &failure(Reason::QuotaExhausted), "m", now);
+        mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "m", now);
         assert_eq!(cd.consecutive(), 1);
+    }
+
+    #[test]
+    fn strikes_older_than_the_window_do_not_count() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        let f = failure(Reason::ServerError);
+        cd.mark(&c, &f, "m", now);
+        cd.mark(&c, &f, "m", now + S(30));
+        assert_eq!(
+            cd.mark(&c, &f, "m", now + S(61)),
+            None,
+            "the first fell out"
+        );
+        cd.succeed();
+        assert_eq!(
+            cd.mark(&c, &f, "m", now + S(62)),
+            None,
+            "a success clears strikes"
+        );
+    }
+
+    #[test]
+    fn a_server_error_with_an_explicit_delay_cools_at_once() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        let d = mark(&mut cd, &c, &explicit(Reason::ServerError, S(20)), "m", now);
+        assert_eq!(d.until - now, S(20));
+    }
+
+    #[test]
+    fn unreachable_ladder_8s_30s_2m_and_soft() {
+        let c = CooldownConfig::default();
+        let mut cd = Cooldowns::default();
+        let mut now = Instant::now();
+        for want in [S(8), S(30), S(120), S(120)] {
+            let d = mark(&mut cd, &c, &failure(Reason::Unreachable), "m", now);
+            assert_eq!(d.until - now, want);
+            assert!(cd.hard_blocking("m", now).is_none());
+            assert!(cd.blocking("other", now).is_some());
+            now = d.until;
+        }
+    }
+
+    #[test]
+    fn a_soft_cooldown_never_hides_a_hard_one() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        mark(&mut cd, &c, &explicit(Reason::RateLimited, S(5)), "m", now);
+        mark(&mut cd, &c, &explicit(Reason::ServerError, S(50)), "m", now);
+        assert_eq!(
+            cd.hard_blocking("m", now).map(|d| d.reason),
+            Some(Reason::RateLimited)
+        );
+        assert_eq!(
+            cd.blocking("m", now).map(|d| d.reason),
+            Some(Reason::ServerError)
+        );
+        assert_eq!(cd.active(now).count(), 2);
+    }
+
+    #[test]
+    fn delays_from_outside_saturate() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        let huge = explicit(Reason::RateLimited, Duration::MAX);
+        let d = mark(&mut cd, &c, &huge, "m", now);
+        assert_eq!(d.until - now, MAX_COOLDOWN);
+    }
+
+    #[test]
+    fn per_model_cooldowns_are_bounded() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        for i in 0..(MAX_MODEL_COOLDOWNS * 3) {
+            mark(
+                &mut cd,
+                &c,
+                &failure(Reason::QuotaExhausted),
+                &format!("m{i}"),
+                now,
+            );
+        }
+        assert_eq!(cd.active(now).count(), MAX_MODEL_COOLDOWNS);
+    }
+
+    #[test]
+    fn health_counts_recent_failures_and_forgive_takes_one_back() {
+        let c = CooldownConfig::default();
+        let now = Instant::now();
+        let mut cd = Cooldowns::default();
+        cd.mark(&c, &failure(Reason::ServerError), "m", now);
+        cd.mark(&c, &failure(Reason::ServerError), "m", now + S(1));
+        assert_eq!(cd.recent_failures(S(60), now + S(1)), 2);
+        assert_eq!(cd.recent_failures(S(60), now + S(61)), 0);
+        assert!(cd.last_failed());
+        cd.forgive();
+        assert_eq!(cd.recent_failures(S(60), now + S(1)), 1);
+        assert!(!cd.last_failed());
+        // the forgiven strike no longer counts: two more are needed for the cooldown
+        assert_eq!(
+            cd.mark(&c, &failure(Reason::ServerError), "m", now + S(2)),
+            None
+        );
     }
 
     #[test]
@@ -306,7 +554,10 @@ mod tests {
         let now = Instant::now();
         for reason in [Reason::Unauthorized, Reason::Forbidden] {
             let mut cd = Cooldowns::default();
-            assert_eq!(cd.mark(&c, &failure(reason), "m", now).until - now, S(1800));
+            assert_eq!(
+                mark(&mut cd, &c, &failure(reason), "m", now).until - now,
+                S(1800)
+            );
             assert!(cd.blocking("any", now).is_some());
         }
     }
@@ -316,7 +567,13 @@ mod tests {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        let d = cd.mark(&c, &explicit(Reason::QuotaExhausted, S(42)), "m", now);
+        let d = mark(
+            &mut cd,
+            &c,
+            &explicit(Reason::QuotaExhausted, S(42)),
+            "m",
+            now,
+        );
         assert_eq!(d.until - now, S(42));
     }
 
@@ -325,10 +582,28 @@ mod tests {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        cd.mark(&c, &explicit(Reason::RateLimited, S(100)), "m", now);
-        let d = cd.mark(&c, &explicit(Reason::RateLimited, S(2)), "m", now + S(1));
+        mark(
+            &mut cd,
+            &c,
+            &explicit(Reason::RateLimited, S(100)),
+            "m",
+            now,
+        );
+        let d = mark(
+            &mut cd,
+            &c,
+            &explicit(Reason::RateLimited, S(2)),
+            "m",
+            now + S(1),
+        );
         assert_eq!(d.until, now + S(100));
-        let d = cd.mark(&c, &explicit(Reason::RateLimited, S(200)), "m", now + S(1));
+        let d = mark(
+            &mut cd,
+            &c,
+            &explicit(Reason::RateLimited, S(200)),
+            "m",
+            now + S(1),
+        );
         assert_eq!(d.until, now + S(201));
     }
 
@@ -337,11 +612,17 @@ mod tests {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        cd.mark(&c, &failure(Reason::QuotaExhausted), "m", now);
-        cd.mark(&c, &failure(Reason::QuotaExhausted), "m", now + S(61));
+        mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "m", now);
+        mark(
+            &mut cd,
+            &c,
+            &failure(Reason::QuotaExhausted),
+            "m",
+            now + S(61),
+        );
         assert_eq!(cd.consecutive(), 2);
         let later = now + S(61) + S(3600);
-        let d = cd.mark(&c, &failure(Reason::QuotaExhausted), "m", later);
+        let d = mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "m", later);
         assert_eq!(cd.consecutive(), 1);
         assert_eq!(d.until - later, S(60));
     }
@@ -351,8 +632,8 @@ mod tests {
         let c = CooldownConfig::default();
         let now = Instant::now();
         let mut cd = Cooldowns::default();
-        cd.mark(&c, &failure(Reason::RateLimited), "m", now);
-        cd.mark(&c, &failure(Reason::QuotaExhausted), "q", now);
+        mark(&mut cd, &c, &failure(Reason::RateLimited), "m", now);
+        mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "q", now);
         cd.succeed();
         assert_eq!(cd.consecutive(), 0);
         assert!(cd.blocking("m", now).is_none());
@@ -368,9 +649,7 @@ mod tests {
         let now = Instant::now();
         let mut cd = Cooldowns::default();
         assert_eq!(
-            cd.mark(&c, &failure(Reason::QuotaExhausted), "m", now)
-                .until
-                - now,
+            mark(&mut cd, &c, &failure(Reason::QuotaExhausted), "m", now).until - now,
             S(1)
         );
     }

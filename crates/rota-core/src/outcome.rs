@@ -13,8 +13,12 @@ pub enum Reason {
     Capacity,
     /// Any other 429; scope account.
     Unknown,
-    /// 500, 502, 503, 529; scope account; does not raise the consecutive count.
+    /// 500, 502, 503, 529; scope account; does not raise the consecutive count. Without an
+    /// explicit delay it is a strike: the cooldown starts only after several strikes.
     ServerError,
+    /// No answer: the connection failed or reset before the response headers, or the
+    /// gateway's own attempt timeout ran out; scope account; ladder.
+    Unreachable,
     /// 401 (after a token refresh, for OAuth accounts); scope account.
     Unauthorized,
     /// 403; scope account.
@@ -32,6 +36,7 @@ impl Reason {
             Self::Capacity => "capacity",
             Self::Unknown => "unknown",
             Self::ServerError => "server_error",
+            Self::Unreachable => "unreachable",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::RefreshFailed => "refresh_failed",
@@ -46,6 +51,13 @@ impl Reason {
     /// Whether this failure raises the consecutive-failure count used by the ladders.
     pub const fn raises_count(self) -> bool {
         !matches!(self, Self::ServerError)
+    }
+
+    /// Whether the cooldown says the account's server is failing rather than that the
+    /// upstream refused the account (`ServerError`, `Unreachable`). Such cooldowns never make
+    /// the pool unusable: when nothing else is left they are ignored (the panic threshold).
+    pub const fn is_soft(self) -> bool {
+        matches!(self, Self::ServerError | Self::Unreachable)
     }
 }
 
@@ -84,4 +96,53 @@ pub enum Outcome {
     Failure(Failure),
     /// Anything else (400, 404, 413, 422, 504, 3xx…): says nothing about the account.
     Neutral,
+    /// The request itself is at fault: two different accounts answered it with a server
+    /// error and no explicit delay. Not retried, and counted against no account.
+    Poisoned,
+}
+
+impl Outcome {
+    /// Whether the answer is a failure of the account (retried on another one).
+    pub const fn is_failure(&self) -> bool {
+        matches!(self, Self::Failure(_))
+    }
+
+    /// Whether the answer is a success (2xx).
+    pub const fn is_success(&self) -> bool {
+        matches!(self, Self::Success { .. })
+    }
+
+    /// The failure, if the answer is one.
+    pub const fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failure(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a server error without an explicit delay: the kind of answer that,
+    /// from two different accounts for one request, makes the request poisoned (SPEC §4).
+    pub fn is_undelayed_server_error(&self) -> bool {
+        self.failure()
+            .is_some_and(|f| f.reason == Reason::ServerError && f.explicit_delay.is_none())
+    }
+
+    /// The outcome told by a status alone, for answers no classifier has read: 2xx is a
+    /// success, a retried status (429, 500, 502, 503, 529, 401, 403) a failure, anything else
+    /// neutral.
+    pub fn from_status(status: u16) -> Self {
+        let reason = match status {
+            200..=299 => {
+                return Self::Success {
+                    remaining_quota: None,
+                };
+            }
+            429 => Reason::Unknown,
+            500 | 502 | 503 | 529 => Reason::ServerError,
+            401 => Reason::Unauthorized,
+            403 => Reason::Forbidden,
+            _ => return Self::Neutral,
+        };
+        Self::Failure(Failure::new(reason))
+    }
 }

@@ -30,6 +30,9 @@ const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
 /// At most this many models get their own quota-aware order (bounds memory against clients
 /// that send arbitrary model names).
 const MAX_QUOTA_MODELS: usize = 64;
+/// At most this many remaining-quota readings are kept per account (one per model); past it,
+/// the oldest reading gives way.
+pub const MAX_QUOTA_READINGS: usize = 64;
 /// How long a request may wait when no account is usable, outside CacheFirst.
 pub const DEFAULT_WAIT_BUDGET: Duration = Duration::from_secs(2);
 
@@ -182,7 +185,10 @@ enum Blocked {
     Disabled,
     Attempted,
     QuotaProtected,
+    /// A cooldown the upstream declared (the deadline is the latest of all that block).
     Cooling(Deadline),
+    /// Only a soft cooldown (server errors, unreachable): usable under the panic threshold.
+    Soft(Deadline),
 }
 
 /// The pure scheduling model: accounts, their dynamic state, and selection.
@@ -352,7 +358,7 @@ impl Scheduler {
     }
 
     /// Records the outcome of an attempt on `account` for `model`; returns the cooldown that
-    /// a failure set (or kept), if any.
+    /// a failure set (or kept), if any (a server-error strike sets none).
     pub fn record(
         &self,
         account: AccountId,
@@ -376,9 +382,18 @@ impl Scheduler {
             Outcome::Failure(failure) => {
                 a.failures += 1;
                 a.cooldowns.prune(now);
-                Some(a.cooldowns.mark(&self.cooldown, failure, model, now))
+                a.cooldowns.mark(&self.cooldown, failure, model, now)
             }
-            Outcome::Neutral => None,
+            Outcome::Neutral | Outcome::Poisoned => None,
+        }
+    }
+
+    /// Takes back the latest failure recorded for `account`: the request that caused it
+    /// turned out to be poisoned (SPEC §4), so it counts against no account.
+    pub fn forgive(&self, account: AccountId) {
+        if let Some(a) = self.state.lock().accounts.get_mut(account.index()) {
+            a.failures = a.failures.saturating_sub(1);
+            a.cooldowns.forgive();
         }
     }
 
@@ -391,7 +406,18 @@ impl Scheduler {
         let q = Quota { fraction, at: now };
         match a.quota.iter_mut().find(|(m, _)| &**m == model) {
             Some(slot) => slot.1 = q,
-            None => a.quota.push((model.into(), q)),
+            None => {
+                if a.quota.len() >= MAX_QUOTA_READINGS
+                    && let Some(i) = (0..a.quota.len()).min_by_key(|&i| a.quota[i].1.at)
+                {
+                    let (evicted, old) = a.quota.swap_remove(i);
+                    if let Some(order) = st.by_model.get_mut(&evicted) {
+                        let was = quota_bucket(old.fraction);
+                        order.replace(key(tier, was, id), key(tier, FULL_QUOTA, id));
+                    }
+                }
+                st.accounts[id.index()].quota.push((model.into(), q));
+            }
         }
         let new = quota_bucket(fraction);
         if let Some(order) = st.by_model.get_mut(model) {
@@ -415,12 +441,17 @@ impl Scheduler {
             Blocked::Disabled
         } else if req.attempted.contains(&id) {
             Blocked::Attempted
-        } else if let Some(d) = a.cooldowns.blocking(req.model, now) {
-            Blocked::Cooling(d)
+        } else if a.cooldowns.hard_blocking(req.model, now).is_some() {
+            match a.cooldowns.blocking(req.model, now) {
+                Some(d) => Blocked::Cooling(d),
+                None => Blocked::No,
+            }
         } else if a.quota_for(req.model).is_some_and(|q| {
             q.fraction <= self.quota_floor && now.saturating_duration_since(q.at) < QUOTA_FRESH_FOR
         }) {
             Blocked::QuotaProtected
+        } else if let Some(d) = a.cooldowns.blocking(req.model, now) {
+            Blocked::Soft(d)
         } else {
             Blocked::No
         }
@@ -457,7 +488,7 @@ impl Scheduler {
             if let Some(b) = req.bound {
                 match self.blocked(st, b, req, now) {
                     Blocked::No => return picked(b, Decision::Sticky),
-                    Blocked::Cooling(d)
+                    Blocked::Cooling(d) | Blocked::Soft(d)
                         if settings.mode == Mode::CacheFirst
                             && d.until.saturating_duration_since(now)
                                 <= settings.max_wait.saturating_sub(req.waited) =>
@@ -469,24 +500,75 @@ impl Scheduler {
             }
             if let Some((l, at)) = st.last_used {
                 let fresh = now.saturating_duration_since(at) < settings.window;
-                if fresh && self.usable(st, l, req, now) {
+                // An account whose latest attempt failed gets no new conversations.
+                let healthy = st
+                    .accounts
+                    .get(l.index())
+                    .is_some_and(|a| !a.cooldowns.last_failed());
+                if fresh && healthy && self.usable(st, l, req, now) {
                     return picked(l, Decision::Window);
                 }
             }
         }
-        let order = st.by_model.get(req.model).unwrap_or(&st.base);
-        let next = order
-            .iter(true)
-            .find(|k| self.usable(st, AccountId(k.2), req, now))
-            .copied();
-        if let Some(k) = next {
-            match st.by_model.get_mut(req.model) {
-                Some(o) => o.advance_to(k),
-                None => st.base.advance_to(k),
+        if !first {
+            // A retry takes the healthiest usable account, not the shared cursor's next: a
+            // request must not spend its attempts on failing-but-not-yet-cooled accounts.
+            if let Some(id) = self.healthiest(st, req, now) {
+                return picked(id, Decision::Rotation);
             }
-            return picked(AccountId(k.2), Decision::Rotation);
+        } else {
+            let order = st.by_model.get(req.model).unwrap_or(&st.base);
+            let next = order
+                .iter(true)
+                .find(|k| self.usable(st, AccountId(k.2), req, now))
+                .copied();
+            if let Some(k) = next {
+                match st.by_model.get_mut(req.model) {
+                    Some(o) => o.advance_to(k),
+                    None => st.base.advance_to(k),
+                }
+                return picked(AccountId(k.2), Decision::Rotation);
+            }
+        }
+        if let Some(id) = self.panic_pick(st, req, now) {
+            return picked(id, Decision::Rotation);
         }
         self.none_usable(st, req, now)
+    }
+
+    /// Among usable accounts, in candidate order, the one with the fewest failures in the
+    /// strike window (the first with none ends the search).
+    fn healthiest(&self, st: &State, req: &SelectRequest<'_>, now: Instant) -> Option<AccountId> {
+        let window = self.cooldown.strike_window;
+        let order = st.by_model.get(req.model).unwrap_or(&st.base);
+        let mut best: Option<(usize, AccountId)> = None;
+        for k in order.iter(false) {
+            let id = AccountId(k.2);
+            if !self.usable(st, id, req, now) {
+                continue;
+            }
+            let failures = st.accounts[id.index()]
+                .cooldowns
+                .recent_failures(window, now);
+            if best.is_none_or(|(b, _)| failures < b) {
+                best = Some((failures, id));
+            }
+            if failures == 0 {
+                break;
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// The panic threshold (after Envoy): when nothing is usable but accounts held back only
+    /// by soft cooldowns (server errors, unreachable), those cooldowns are ignored: the least
+    /// recently failed of them serves. Only what the upstream declared can make the pool
+    /// answer "all limited".
+    fn panic_pick(&self, st: &State, req: &SelectRequest<'_>, now: Instant) -> Option<AccountId> {
+        (0..st.accounts.len())
+            .map(|i| AccountId(i as u32))
+            .filter(|&id| matches!(self.blocked(st, id, req, now), Blocked::Soft(_)))
+            .min_by_key(|id| st.accounts[id.index()].cooldowns.last_failure())
     }
 
     fn none_usable(&self, st: &State, req: &SelectRequest<'_>, now: Instant) -> Selection {
@@ -502,7 +584,9 @@ impl Scheduler {
                 continue;
             };
             earliest_any = Some(earliest_any.map_or(d.until, |e| e.min(d.until)));
-            if let Blocked::Cooling(_) = self.blocked(st, AccountId(i as u32), req, now) {
+            if let Blocked::Cooling(_) | Blocked::Soft(_) =
+                self.blocked(st, AccountId(i as u32), req, now)
+            {
                 earliest_untried = Some(earliest_untried.map_or(d.until, |e| e.min(d.until)));
             }
         }
@@ -526,13 +610,17 @@ impl Scheduler {
     }
 
     /// Whether some account could serve `req` right now, without waiting (used by the retry
-    /// policy to decide whether another attempt can go anywhere).
+    /// policy to decide whether another attempt can go anywhere); an account held back only
+    /// by a soft cooldown counts, as the panic threshold may pick it.
     pub fn any_usable(&self, req: &SelectRequest<'_>, now: Instant) -> bool {
         let st = self.state.lock();
         let order = st.by_model.get(req.model).unwrap_or(&st.base);
-        order
-            .iter(false)
-            .any(|k| self.usable(&st, AccountId(k.2), req, now))
+        order.iter(false).any(|k| {
+            matches!(
+                self.blocked(&st, AccountId(k.2), req, now),
+                Blocked::No | Blocked::Soft(_)
+            )
+        })
     }
 }
 

@@ -33,7 +33,7 @@ pub struct AccountView {
     pub cooldowns: Vec<CooldownView>,
     /// Attempts it served (any outcome).
     pub requests: u64,
-    /// Attempts that failed (marked a cooldown).
+    /// Attempts that failed (a cooldown, or a server-error strike).
     pub failures: u64,
     /// Consecutive failures (drives the ladders).
     pub consecutive_failures: u32,

@@ -472,3 +472,5 @@ fn any_usable_reports_whether_another_attempt_can_go_anywhere() {
     fail(&s, AccountId(1), Reason::RateLimited, None, now);
     assert!(!s.any_usable(&req, now));
 }
+
+mod health;
