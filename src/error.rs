@@ -21,10 +21,13 @@ pub enum Error {
     },
     /// No account is configured, or all are disabled.
     NoAccounts,
-    /// The upstream service failed (transport error) while `account` was serving.
+    /// The upstream service failed (transport error, or its attempt timed out) while
+    /// `account` was serving.
     Upstream {
         /// The account of the failed attempt.
         account: AccountId,
+        /// Which attempt of the request it was (1-based), as `X-Rota-Attempts` says.
+        attempts: u32,
         /// The inner service's error.
         source: BoxError,
     },
@@ -35,6 +38,23 @@ impl Error {
     pub fn account(&self) -> Option<AccountId> {
         match self {
             Self::Upstream { account, .. } => Some(*account),
+            _ => None,
+        }
+    }
+
+    /// Whether the attempt ran out of time before the upstream answered: the inner service
+    /// failed with `tower::timeout::error::Elapsed` (as `tower::timeout::Timeout` and the
+    /// gateway's upstream client do). Such an attempt is not retried (SPEC §4: the client
+    /// gets 504), though its account is marked unreachable.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Upstream { source, .. } if source.is::<tower::timeout::error::Elapsed>())
+    }
+
+    /// How many attempts the request had made when this error ended it, if it is an upstream
+    /// failure.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Self::Upstream { attempts, .. } => Some(*attempts),
             _ => None,
         }
     }

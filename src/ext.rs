@@ -39,6 +39,23 @@ pub struct SelectedAccount {
 }
 
 /// How [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) read the upstream answer; set on the
-/// response.
+/// response. The one verdict on an answer: read it with [`verdict`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Classified(pub Outcome);
+
+/// An earlier attempt of this request got a server error without an explicit delay from this
+/// account; set on the next attempt by [`RetryRotateLayer`](crate::RetryRotateLayer). When
+/// another account answers the same, the request is poisoned (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorServerError(pub AccountId);
+
+/// What an answer means for its account: the [`Classified`] verdict that
+/// [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) left on it, or, when no classifier read
+/// it, what its status alone says ([`Outcome::from_status`]). The retry policy, the binding
+/// update and the metrics all read this, so they never disagree.
+pub fn verdict<B>(res: &http::Response<B>) -> Outcome {
+    match res.extensions().get::<Classified>() {
+        Some(Classified(outcome)) => *outcome,
+        None => Outcome::from_status(res.status().as_u16()),
+    }
+}

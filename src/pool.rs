@@ -13,8 +13,13 @@ use rota_core::{
     Settings, SharedClock,
 };
 
+use tower::retry::budget::{Budget, TpsBudget};
+
 use crate::clock::TokioClock;
 use crate::telemetry::Counters;
+
+/// A shared retry budget (tower's [`Budget`]), as the retry layer spends it.
+pub type SharedBudget = Arc<dyn Budget + Send + Sync>;
 
 /// How accounts are named in `X-Account-Email`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +77,7 @@ struct Inner {
     max_attempts: u32,
     labels: Box<[HeaderValue]>,
     counters: Counters,
+    budget: SharedBudget,
 }
 
 impl fmt::Debug for Pool {
@@ -124,6 +130,12 @@ impl Pool {
     /// The most attempts one request may make (before the account-count cap).
     pub fn max_attempts(&self) -> u32 {
         self.inner.max_attempts
+    }
+
+    /// The retry budget every request of the pool shares: each first attempt deposits, each
+    /// retry withdraws (SPEC §4).
+    pub fn retry_budget(&self) -> &SharedBudget {
+        &self.inner.budget
     }
 
     /// Number of accounts.
@@ -213,7 +225,7 @@ impl Pool {
 }
 
 /// Builds a [`Pool`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PoolBuilder {
     accounts: Vec<AccountSpec>,
     settings: Settings,
@@ -224,6 +236,18 @@ pub struct PoolBuilder {
     max_attempts: Option<u32>,
     labels: AccountLabels,
     quota_floor: f64,
+    budget: Option<SharedBudget>,
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("accounts", &self.accounts.len())
+            .field("settings", &self.settings)
+            .field("max_attempts", &self.max_attempts)
+            .field("custom_budget", &self.budget.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PoolBuilder {
@@ -299,6 +323,26 @@ impl PoolBuilder {
         self
     }
 
+    /// The retry budget: retries are limited to `percent` % of first attempts over the last
+    /// `window` plus `min_per_second` (tower's [`TpsBudget`]). Default 20 % over 10 s plus 10
+    /// per second. Out-of-range values are clamped (window 1‥=60 s, percent 0‥=100 000).
+    pub fn retry_budget(self, window: Duration, min_per_second: u32, percent: f32) -> Self {
+        let window = window.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let ratio = if percent.is_finite() {
+            (percent / 100.0).clamp(0.0, 1000.0)
+        } else {
+            0.2
+        };
+        let min = min_per_second.min(i32::MAX as u32 - 1);
+        self.budget(TpsBudget::new(window, min, ratio))
+    }
+
+    /// Any retry budget (a `tower::retry::budget::Budget`).
+    pub fn budget(mut self, budget: impl Budget + Send + Sync + 'static) -> Self {
+        self.budget = Some(Arc::new(budget));
+        self
+    }
+
     /// Skip accounts whose known remaining quota for a model is at or below this fraction.
     pub fn quota_floor(mut self, floor: f64) -> Self {
         self.quota_floor = floor;
@@ -321,6 +365,7 @@ impl PoolBuilder {
             .iter()
             .map(|a| label(&a.email, self.labels))
             .collect();
+        let counters = Counters::register(self.accounts.iter().map(|a| a.email.as_str()));
         let scheduler = Scheduler::with_config(self.accounts, self.settings, self.cooldowns)
             .with_quota_floor(self.quota_floor);
         Ok(Pool {
@@ -333,7 +378,10 @@ impl PoolBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
                 max_attempts: self.max_attempts.unwrap_or(3),
                 labels,
-                counters: Counters::register(),
+                counters,
+                budget: self
+                    .budget
+                    .unwrap_or_else(|| Arc::new(TpsBudget::default())),
             }),
         })
     }

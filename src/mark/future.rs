@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
@@ -11,13 +12,24 @@ use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
-use rota_core::Outcome;
+use rota_core::{AccountId, Outcome};
+use tokio::time::Sleep;
 
 use super::{Classify, MAX_ERROR_BODY};
 use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
 use crate::ext::{Classified, SelectedAccount};
+
+/// What the layer knows about the attempt it classifies.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    /// The account and model serving it (none: pass through unmarked).
+    pub(super) selected: Option<SelectedAccount>,
+    /// The account that answered an earlier attempt of this request with a server error
+    /// without an explicit delay.
+    pub(super) prior: Option<AccountId>,
+}
 
 pin_project! {
     /// Response future of [`RateLimitMark`](super::RateLimitMark).
@@ -28,9 +40,10 @@ pin_project! {
     {
         #[pin]
         state: State<F, B>,
-        selected: Option<SelectedAccount>,
+        attempt: Attempt,
         pool: Pool,
         classifier: C,
+        error_body_timeout: Duration,
     }
 }
 
@@ -48,6 +61,8 @@ pin_project! {
         Reading {
             #[pin]
             collect: Collect<Limited<B>>,
+            #[pin]
+            deadline: Sleep,
             parts: Option<Parts>,
         },
     }
@@ -60,15 +75,17 @@ where
 {
     pub(super) fn new(
         fut: F,
-        selected: Option<SelectedAccount>,
+        attempt: Attempt,
         pool: Pool,
         classifier: C,
+        error_body_timeout: Duration,
     ) -> Self {
         Self {
             state: State::Calling { fut },
-            selected,
+            attempt,
             pool,
             classifier,
+            error_body_timeout,
         }
     }
 }
@@ -80,7 +97,7 @@ where
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("selected", &self.selected)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }
@@ -88,44 +105,66 @@ where
 impl<F, B, C, E> Future for ResponseFuture<F, B, C>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
     C: Classify,
 {
-    type Output = Result<Response<MarkBody<B>>, E>;
+    type Output = Result<Response<MarkBody<B>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { fut } => {
-                    let res = ready!(fut.poll(cx))?;
-                    let Some(selected) = this.selected.as_ref() else {
-                        return Poll::Ready(Ok(res.map(MarkBody::stream)));
+                    let res = match ready!(fut.poll(cx)) {
+                        Ok(res) => res,
+                        Err(err) => {
+                            let err = err.into();
+                            if let Some(selected) = &this.attempt.selected {
+                                let outcome = this.classifier.classify_error(&err);
+                                record(this.pool, selected, outcome, None);
+                            }
+                            return Poll::Ready(Err(err));
+                        }
                     };
+                    if this.attempt.selected.is_none() {
+                        return Poll::Ready(Ok(res.map(MarkBody::stream)));
+                    }
                     if !this.classifier.needs_body(res.status()) {
                         let mut res = res.map(MarkBody::stream);
-                        mark(this.pool, this.classifier, selected, &mut res, &[]);
+                        mark(this.pool, this.classifier, this.attempt, &mut res, &[]);
                         return Poll::Ready(Ok(res));
                     }
                     let (parts, body) = res.into_parts();
                     let collect = Limited::new(body, MAX_ERROR_BODY).collect();
                     this.state.set(State::Reading {
                         collect,
+                        deadline: tokio::time::sleep(*this.error_body_timeout),
                         parts: Some(parts),
                     });
                 }
-                StateProj::Reading { collect, parts } => {
-                    // An unreadable or oversized error body is classified from its status and
-                    // headers alone, and passed on empty.
-                    let bytes = ready!(collect.poll(cx))
-                        .map(|c| c.to_bytes())
-                        .unwrap_or_default();
+                StateProj::Reading {
+                    collect,
+                    deadline,
+                    parts,
+                } => {
+                    // An unreadable, oversized or stalled error body is classified from its
+                    // status and headers alone, and passed on empty.
+                    let bytes = match collect.poll(cx) {
+                        Poll::Ready(read) => read.map(|c| c.to_bytes()).unwrap_or_default(),
+                        Poll::Pending => {
+                            ready!(deadline.poll(cx));
+                            tracing::warn!(
+                                timeout = ?this.error_body_timeout,
+                                "upstream error body did not arrive in time; classified by status"
+                            );
+                            Bytes::new()
+                        }
+                    };
                     let parts = parts.take().expect("Reading is left after one poll");
                     let mut res = Response::from_parts(parts, MarkBody::buffered(bytes.clone()));
-                    if let Some(selected) = this.selected.as_ref() {
-                        mark(this.pool, this.classifier, selected, &mut res, &bytes);
-                    }
+                    mark(this.pool, this.classifier, this.attempt, &mut res, &bytes);
                     return Poll::Ready(Ok(res));
                 }
             }
@@ -133,29 +172,67 @@ where
     }
 }
 
+/// Classifies an answer, records the verdict, and leaves it on the response.
 fn mark<B, C: Classify>(
     pool: &Pool,
     classifier: &C,
-    selected: &SelectedAccount,
+    attempt: &Attempt,
     res: &mut Response<B>,
     body: &[u8],
 ) {
-    let outcome = classifier.classify(res.status(), res.headers(), body, pool.clock().system_now());
+    let Some(selected) = &attempt.selected else {
+        return;
+    };
+    let mut outcome =
+        classifier.classify(res.status(), res.headers(), body, pool.clock().system_now());
+    // Two different accounts failing one request the same way: the request is at fault
+    // (SPEC §4), so the first account's strike is taken back and this one is not counted.
+    if outcome.is_undelayed_server_error()
+        && let Some(prior) = attempt.prior.filter(|p| *p != selected.id)
+    {
+        pool.scheduler().forgive(prior);
+        outcome = Outcome::Poisoned;
+        tracing::info!(
+            status = res.status().as_u16(),
+            "two accounts answered this request with a server error; the request is presumed at fault"
+        );
+    }
+    record(pool, selected, outcome, Some(res.status().as_u16()));
+    res.extensions_mut().insert(Classified(outcome));
+}
+
+/// Records one attempt's verdict in the scheduler and the metrics; `status` is `None` when
+/// no answer came.
+fn record(pool: &Pool, selected: &SelectedAccount, outcome: Outcome, status: Option<u16>) {
     let deadline = pool
         .scheduler()
         .record(selected.id, &selected.model, &outcome, pool.now());
-    if let (Outcome::Failure(failure), Some(deadline)) = (&outcome, deadline) {
-        let email = &pool.account(selected.id).email;
-        let remaining = deadline.until.saturating_duration_since(pool.now());
-        tracing::info!(
+    pool.counters()
+        .outcome(selected.id.index(), &outcome, status.is_some());
+    let Outcome::Failure(failure) = &outcome else {
+        return;
+    };
+    let email = &pool.account(selected.id).email;
+    match deadline {
+        Some(deadline) => {
+            let remaining = deadline.until.saturating_duration_since(pool.now());
+            tracing::info!(
+                account = %email,
+                model = %selected.model,
+                status,
+                reason = failure.reason.as_str(),
+                cooldown_ms = remaining.as_millis() as u64,
+                "account cooling down"
+            );
+            metrics::counter!("rota_cooldowns_total", "reason" => failure.reason.as_str())
+                .increment(1);
+        }
+        None => tracing::info!(
             account = %email,
             model = %selected.model,
-            status = res.status().as_u16(),
+            status,
             reason = failure.reason.as_str(),
-            cooldown_ms = remaining.as_millis() as u64,
-            "account cooling down"
-        );
-        metrics::counter!("rota_cooldowns_total", "reason" => failure.reason.as_str()).increment(1);
+            "account strike (no cooldown yet)"
+        ),
     }
-    res.extensions_mut().insert(Classified(outcome));
 }

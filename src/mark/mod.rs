@@ -3,12 +3,21 @@
 //! The classifier is a policy ([`Classify`]), modelled on tower-http's `classify`: the default
 //! [`DefaultClassifier`] implements SPEC §5; any `Fn(StatusCode, &HeaderMap, &[u8], SystemTime)
 //! -> Outcome` closure works too. Error answers that may carry a reason or a delay (429, 5xx,
-//! 401, 403) are read in full (up to 1 MiB) and passed on as [`MarkBody::Buffered`]; every other
-//! body — 2xx and streams included — passes through untouched.
+//! 401, 403) are read in full (up to 1 MiB, within [`error_body_timeout`], after which the
+//! answer is classified by its status and headers alone) and passed on as
+//! [`MarkBody::Buffered`]; every other body — 2xx and streams included — passes through
+//! untouched. An inner service's error (no answer: connect failure, reset, attempt timeout)
+//! is classified by [`Classify::classify_error`]: by default the account is unreachable.
 //!
-//! The layer reads the account and model from the request's [`SelectedAccount`]; a request
-//! without one passes through unmarked. The outcome is also left on the response as
-//! [`Classified`](crate::ext::Classified), for the retry policy.
+//! This layer decides what an answer means, once. Attribution (SPEC §5) happens here too: a
+//! server error without an explicit delay from a second account for the same request (its
+//! [`PriorServerError`]) makes the request [`Outcome::Poisoned`] — the first account's strike
+//! is taken back and neither counts. The layer reads the account and model from the
+//! request's [`SelectedAccount`]; a request without one passes through unmarked. The verdict
+//! is left on the response as [`Classified`](crate::ext::Classified), and the retry policy,
+//! the binding update and the metrics read it ([`verdict`](crate::ext::verdict)).
+//!
+//! [`error_body_timeout`]: RateLimitMarkLayer::error_body_timeout
 //!
 //! ```
 //! use bytes::Bytes;
@@ -48,22 +57,24 @@
 mod future;
 
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
-use rota_core::Outcome;
+use rota_core::{Failure, Outcome, Reason};
 use tower::{Layer, Service};
 
 use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
-use crate::ext::SelectedAccount;
+use crate::ext::{PriorServerError, SelectedAccount};
 pub use future::ResponseFuture;
 
 /// Error bodies larger than this are not read for classification.
 pub const MAX_ERROR_BODY: usize = 1 << 20;
+/// How long an error body may take to arrive by default (SPEC §7 limits).
+pub const DEFAULT_ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Decides what an upstream answer means for the account (SPEC §5).
 pub trait Classify: Clone + Send + Sync + 'static {
@@ -80,6 +91,14 @@ pub trait Classify: Clone + Send + Sync + 'static {
         body: &[u8],
         now: SystemTime,
     ) -> Outcome;
+
+    /// Classifies an inner service's error (no answer came). By default the account is
+    /// [`Reason::Unreachable`]; return [`Outcome::Neutral`] for errors that say nothing about
+    /// the account (say, a failure an inner layer has already accounted for).
+    fn classify_error(&self, err: &BoxError) -> Outcome {
+        let _ = err;
+        Outcome::Failure(Failure::new(Reason::Unreachable))
+    }
 }
 
 /// SPEC §5's classification ([`rota_core::classify::classify`]).
@@ -118,6 +137,7 @@ where
 pub struct RateLimitMarkLayer<C = DefaultClassifier> {
     pool: Pool,
     classifier: C,
+    error_body_timeout: Duration,
 }
 
 impl RateLimitMarkLayer {
@@ -126,6 +146,7 @@ impl RateLimitMarkLayer {
         Self {
             pool,
             classifier: DefaultClassifier,
+            error_body_timeout: DEFAULT_ERROR_BODY_TIMEOUT,
         }
     }
 }
@@ -136,7 +157,16 @@ impl<C> RateLimitMarkLayer<C> {
         RateLimitMarkLayer {
             pool: self.pool,
             classifier,
+            error_body_timeout: self.error_body_timeout,
         }
+    }
+
+    /// How long an error body may take to arrive (default 10 s); after that the answer is
+    /// classified by its status and headers alone and passed on with an empty body, so an
+    /// upstream that stalls its error body cannot hold the request.
+    pub fn error_body_timeout(mut self, timeout: Duration) -> Self {
+        self.error_body_timeout = timeout;
+        self
     }
 }
 
@@ -148,6 +178,7 @@ impl<S, C: Clone> Layer<S> for RateLimitMarkLayer<C> {
             inner,
             pool: self.pool.clone(),
             classifier: self.classifier.clone(),
+            error_body_timeout: self.error_body_timeout,
         }
     }
 }
@@ -158,6 +189,7 @@ pub struct RateLimitMark<S, C = DefaultClassifier> {
     inner: S,
     pool: Pool,
     classifier: C,
+    error_body_timeout: Duration,
 }
 
 impl<S, C> RateLimitMark<S, C> {
@@ -180,22 +212,32 @@ impl<S, C> RateLimitMark<S, C> {
 impl<S, C, B> Service<Request<Bytes>> for RateLimitMark<S, C>
 where
     S: Service<Request<Bytes>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
     C: Classify,
 {
     type Response = Response<MarkBody<B>>;
-    type Error = S::Error;
+    /// Boxed, so the classifier can read the inner error (it adds no failure of its own).
+    type Error = BoxError;
     type Future = ResponseFuture<S::Future, B, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Bytes>) -> Self::Future {
-        let selected = req.extensions().get::<SelectedAccount>().cloned();
+        let ext = req.extensions();
+        let selected = ext.get::<SelectedAccount>().cloned();
+        let prior = ext.get::<PriorServerError>().map(|p| p.0);
         let fut = self.inner.call(req);
-        ResponseFuture::new(fut, selected, self.pool.clone(), self.classifier.clone())
+        ResponseFuture::new(
+            fut,
+            future::Attempt { selected, prior },
+            self.pool.clone(),
+            self.classifier.clone(),
+            self.error_body_timeout,
+        )
     }
 }
 

@@ -194,17 +194,20 @@ async fn server_errors_are_8s_and_do_not_raise_the_count() {
     assert_eq!(consecutive(&pool, A), 1);
     for code in [500, 502, 503, 529] {
         let pool_b = self::pool();
-        through(
-            &pool_b,
-            A,
-            M,
-            answer(code, r#"{"error":{"message":"overloaded"}}"#),
-        )
-        .await;
+        for strike in 1..=3 {
+            assert!(cooldowns(&pool_b, A).is_empty(), "{code}: {strike} strikes");
+            through(
+                &pool_b,
+                A,
+                M,
+                answer(code, r#"{"error":{"message":"overloaded"}}"#),
+            )
+            .await;
+        }
         assert_eq!(
             cooldowns(&pool_b, A),
             [(None, Reason::ServerError, S(8))],
-            "{code}"
+            "{code}: the third strike"
         );
         assert_eq!(consecutive(&pool_b, A), 0, "{code}");
 
@@ -478,4 +481,69 @@ async fn a_request_without_a_selected_account_passes_through_unmarked() {
             .iter()
             .all(|a| a.cooldowns.is_empty() && a.requests == 0)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_error_body_is_classified_by_status_after_the_timeout() {
+    let pool = pool();
+    let svc = RateLimitMarkLayer::new(pool.clone())
+        .error_body_timeout(S(3))
+        .layer(tower::service_fn(|_req: Request<Bytes>| async {
+            let mut res = Response::new(crate::test_support::Stalled);
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            Ok::<_, Infallible>(res)
+        }));
+    let mut req = Request::post("/v1/chat/completions")
+        .body(Bytes::new())
+        .expect("valid request");
+    req.extensions_mut().insert(selected(A, M));
+    let start = tokio::time::Instant::now();
+    let res = svc.oneshot(req).await.expect("answered");
+    assert_eq!(start.elapsed(), S(3), "the read is cut at the timeout");
+    assert_eq!(res.status(), 429);
+    assert_eq!(cooldowns(&pool, A), [(None, Reason::Unknown, S(60))]);
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("infallible")
+        .to_bytes();
+    assert!(body.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_error_marks_the_account_unreachable_unless_the_classifier_says_otherwise() {
+    let pool = pool();
+    let failing = || {
+        tower::service_fn(|_req: Request<Bytes>| async {
+            Err::<Response<Full<Bytes>>, crate::BoxError>("connection reset".into())
+        })
+    };
+    let req = || {
+        let mut req = Request::post("/v1/chat/completions")
+            .body(Bytes::new())
+            .expect("valid request");
+        req.extensions_mut().insert(selected(A, M));
+        req
+    };
+    let svc = RateLimitMarkLayer::new(pool.clone()).layer(failing());
+    svc.oneshot(req()).await.expect_err("the error passes on");
+    assert_eq!(cooldowns(&pool, A), [(None, Reason::Unreachable, S(8))]);
+
+    #[derive(Clone)]
+    struct Quiet;
+    impl crate::Classify for Quiet {
+        fn classify(&self, s: StatusCode, h: &HeaderMap, b: &[u8], now: SystemTime) -> Outcome {
+            rota_core::classify::classify(s, h, b, now)
+        }
+        fn classify_error(&self, _err: &crate::BoxError) -> Outcome {
+            Outcome::Neutral
+        }
+    }
+    let pool = self::pool();
+    let svc = RateLimitMarkLayer::new(pool.clone())
+        .classifier(Quiet)
+        .layer(failing());
+    svc.oneshot(req()).await.expect_err("the error passes on");
+    assert!(cooldowns(&pool, A).is_empty());
 }

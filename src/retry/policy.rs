@@ -13,15 +13,16 @@ use tower::retry::Policy;
 
 use crate::Pool;
 use crate::error::{BoxError, Error};
-use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
+use crate::ext::{Attempt, Attempted, GraceAccount, PriorServerError, SelectedAccount, verdict};
 use crate::telemetry::RetryKind;
 
 /// A 429 with an explicit delay up to this long is retried on the same account (SPEC §4).
 pub const GRACE_MAX_DELAY: Duration = Duration::from_secs(2);
 
-/// Whether an upstream status is retried on another account.
-pub const fn is_retried_status(status: u16) -> bool {
-    matches!(status, 401 | 403 | 429 | 500 | 502 | 503 | 529)
+/// Whether an upstream status is retried on another account (what [`Outcome::from_status`]
+/// calls a failure: 401, 403, 429, 500, 502, 503, 529).
+pub fn is_retried_status(status: u16) -> bool {
+    Outcome::from_status(status).is_failure()
 }
 
 /// A copy of a buffered request to send again: method, URI, version, headers, extensions, and
@@ -61,6 +62,17 @@ impl RotatePolicy {
             .min(accounts.saturating_add(u32::from(self.grace_used)))
     }
 
+    /// Takes one retry from the pool's budget; once it is spent the answer is returned as is,
+    /// so a failing upstream is not hit with a retry storm.
+    fn withdraw(&self) -> bool {
+        let ok = self.pool.retry_budget().withdraw();
+        if !ok {
+            self.pool.counters().retry(RetryKind::Denied);
+            tracing::debug!("retry budget spent; returning the answer as is");
+        }
+        ok
+    }
+
     /// Whether some account not yet tried could take the next attempt right now.
     fn another_account_can_serve(&self, req: &Request<Bytes>, attempted: &[AccountId]) -> bool {
         let asked = req
@@ -79,39 +91,41 @@ impl RotatePolicy {
 }
 
 /// What one attempt's result says about retrying.
-struct Verdict {
+struct Retry {
     account: AccountId,
     grace_delay: Option<Duration>,
+    /// A server error without an explicit delay (two of them from different accounts make
+    /// the request poisoned).
+    undelayed_server_error: bool,
 }
 
-fn verdict<B>(result: &Result<Response<B>, BoxError>) -> Option<Verdict> {
+/// Whether to retry, read from the one verdict on the answer ([`verdict`]): a failure is
+/// retried; a success, a neutral answer and a poisoned request are not.
+fn retry_of<B>(result: &Result<Response<B>, BoxError>) -> Option<Retry> {
     match result {
         Ok(res) => {
-            // The classifier's verdict, when RateLimitMarkLayer left one, so a custom
-            // `Classify` also decides what is retried; else the status (SPEC §4).
-            let classified = res.extensions().get::<Classified>();
-            let retried = match classified {
-                Some(Classified(outcome)) => matches!(outcome, Outcome::Failure(_)),
-                None => is_retried_status(res.status().as_u16()),
-            };
-            if !retried {
-                return None;
-            }
+            let outcome = verdict(res);
+            let failure = outcome.failure()?;
             let account = res.extensions().get::<SelectedAccount>()?.id;
-            let grace_delay = match classified {
-                Some(Classified(Outcome::Failure(f))) if res.status() == 429 => f.explicit_delay,
-                _ => None,
-            };
-            Some(Verdict {
+            let grace_delay = failure
+                .explicit_delay
+                .filter(|_| res.status() == http::StatusCode::TOO_MANY_REQUESTS);
+            Some(Retry {
                 account,
                 grace_delay,
+                undelayed_server_error: outcome.is_undelayed_server_error(),
             })
         }
-        // Only transport failures carry an account; "all limited" and "no accounts" end here.
-        Err(err) => Error::find(err)?.account().map(|account| Verdict {
-            account,
-            grace_delay: None,
-        }),
+        // Only transport failures carry an account ("all limited" and "no accounts" end
+        // here); an attempt that timed out is answered 504, not retried (SPEC §4).
+        Err(err) => {
+            let err = Error::find(err).filter(|e| !e.is_timeout())?;
+            err.account().map(|account| Retry {
+                account,
+                grace_delay: None,
+                undelayed_server_error: false,
+            })
+        }
     }
 }
 
@@ -123,13 +137,16 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
         req: &mut Request<Bytes>,
         result: &mut Result<Response<B>, BoxError>,
     ) -> Option<Self::Future> {
+        if self.attempts == 0 {
+            self.pool.retry_budget().deposit();
+        }
         self.attempts += 1;
-        let verdict = verdict(result)?;
+        let verdict = retry_of(result)?;
         if let Some(delay) = verdict.grace_delay.filter(|d| *d <= GRACE_MAX_DELAY)
             && !self.grace_used
         {
             self.grace_used = true;
-            if self.attempts < self.limit() {
+            if self.attempts < self.limit() && self.withdraw() {
                 let ext = req.extensions_mut();
                 ext.insert(Attempt(self.attempts));
                 ext.insert(GraceAccount(verdict.account));
@@ -148,13 +165,16 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
         if !attempted.contains(&verdict.account) {
             attempted.push(verdict.account);
         }
-        if !self.another_account_can_serve(req, &attempted) {
+        if !self.another_account_can_serve(req, &attempted) || !self.withdraw() {
             return None;
         }
         let ext = req.extensions_mut();
         ext.insert(Attempt(self.attempts));
         ext.insert(Attempted(attempted));
         ext.remove::<GraceAccount>();
+        if verdict.undelayed_server_error {
+            ext.insert(PriorServerError(verdict.account));
+        }
         self.pool.counters().retry(RetryKind::Rotation);
         Some(RetryDelay::now())
     }

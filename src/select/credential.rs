@@ -25,31 +25,68 @@ where
     }
 }
 
-/// The default: strip every client credential (`Authorization`, `x-api-key`,
-/// `x-goog-api-key`, `?key=`), then send an API-key account's key in the route's own header —
-/// `x-api-key` for Anthropic, `x-goog-api-key` for Gemini, `Authorization: Bearer` otherwise.
-/// OAuth accounts are left without credential for an inner layer that holds the access token.
+/// The default: strip the client's hop-by-hop headers (and every header its `Connection`
+/// names) and every client credential (`Authorization`, `x-api-key`, `x-goog-api-key`,
+/// `?key=`), then send an API-key account's key in the route's own header —
+/// `x-api-key` for Anthropic, `x-goog-api-key` for Gemini, `Authorization: Bearer` otherwise
+/// ([`CredentialHeader::for_protocol`]). OAuth accounts are left without credential for an
+/// inner layer that holds the access token (it writes it with [`put_credential`] too).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RouteCredentials;
 
 impl InjectCredential for RouteCredentials {
     fn inject(&self, req: &mut Request<Bytes>, account: &AccountSpec, protocol: Protocol) {
+        crate::headers::strip_hop_by_hop(req.headers_mut());
         strip_client_credentials(req);
-        let Credential::ApiKey(key) = &account.credential else {
-            return;
-        };
-        let (name, value) = match protocol {
-            Protocol::Anthropic => (X_API_KEY, HeaderValue::from_str(key.expose())),
-            Protocol::Gemini => (X_GOOG_API_KEY, HeaderValue::from_str(key.expose())),
-            _ => (
-                AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())),
-            ),
-        };
-        if let Ok(mut value) = value {
+        if let Credential::ApiKey(key) = &account.credential {
+            put_credential(req, CredentialHeader::for_protocol(protocol), key.expose());
+        }
+    }
+}
+
+/// Where an account's credential goes on an upstream request (SPEC §7 "Credentials").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CredentialHeader {
+    /// `Authorization: Bearer <secret>`: OpenAI routes, and every OAuth access token.
+    Bearer,
+    /// `x-api-key: <secret>`: Anthropic routes.
+    XApiKey,
+    /// `x-goog-api-key: <secret>`: Gemini routes.
+    XGoogApiKey,
+}
+
+impl CredentialHeader {
+    /// The header an API key is sent in on a route of `protocol`.
+    pub const fn for_protocol(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Anthropic => Self::XApiKey,
+            Protocol::Gemini => Self::XGoogApiKey,
+            _ => Self::Bearer,
+        }
+    }
+}
+
+/// Writes an account's credential on an upstream request: the one function that does (API
+/// keys here, OAuth access tokens in the gateway's OAuth layer). Nothing after it may remove
+/// or rewrite headers. The value is marked sensitive, so no trace or debug output shows it.
+/// A secret that is not a valid header value writes nothing (the configuration refuses such
+/// secrets at start).
+pub fn put_credential<B>(req: &mut Request<B>, header: CredentialHeader, secret: &str) {
+    let (name, value) = match header {
+        CredentialHeader::Bearer => (
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {secret}")),
+        ),
+        CredentialHeader::XApiKey => (X_API_KEY, HeaderValue::from_str(secret)),
+        CredentialHeader::XGoogApiKey => (X_GOOG_API_KEY, HeaderValue::from_str(secret)),
+    };
+    match value {
+        Ok(mut value) => {
             value.set_sensitive(true);
             req.headers_mut().insert(name, value);
         }
+        Err(_) => tracing::error!("an account credential is not a valid header value"),
     }
 }
 
@@ -162,6 +199,27 @@ mod tests {
             assert_eq!(r.headers()[header], want);
             assert_eq!(r.headers().len(), 1, "only the account credential is left");
             assert_eq!(r.uri().query(), Some("alt=sse"));
+        }
+    }
+
+    #[test]
+    fn a_client_cannot_strip_the_credential_with_connection() {
+        let acct = AccountSpec::api_key("a@x", Tier::Pro, "acct-key");
+        let cases = [
+            (Protocol::OpenAiChat, "authorization", "Bearer acct-key"),
+            (Protocol::Anthropic, "x-api-key", "acct-key"),
+            (Protocol::Gemini, "x-goog-api-key", "acct-key"),
+        ];
+        for (protocol, header, want) in cases {
+            let mut r = req("/p", "");
+            r.headers_mut().insert(
+                "connection",
+                HeaderValue::from_static("authorization, x-api-key, x-goog-api-key, keep-alive"),
+            );
+            RouteCredentials.inject(&mut r, &acct, protocol);
+            assert_eq!(r.headers()[header], want);
+            assert!(r.headers().get("connection").is_none());
+            assert_eq!(r.headers().len(), 1);
         }
     }
 

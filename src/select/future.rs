@@ -12,17 +12,14 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use rota_core::scheduler::Unavailable;
 use rota_core::store::StoreFuture;
-use rota_core::{
-    AccountId, Outcome, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId,
-};
+use rota_core::{AccountId, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId};
 use tower::Service;
 
 use super::credential::{InjectCredential, rewrite_model};
 use crate::Pool;
 use crate::error::{BoxError, Error};
-use crate::ext::{Attempt, Attempted, Classified, GraceAccount, SelectedAccount};
+use crate::ext::{Attempt, Attempted, GraceAccount, SelectedAccount, verdict};
 use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
-use crate::retry::is_retried_status;
 
 pin_project! {
     /// Response future of [`AccountSelect`](super::AccountSelect).
@@ -219,24 +216,15 @@ where
                 self.rebind(pick.account, false);
                 return Err(Error::Upstream {
                     account: pick.account,
+                    attempts: self.attempt + 1,
                     source: err.into(),
                 }
                 .into());
             }
         };
-        // The classifier's verdict when RateLimitMarkLayer left one, else the status.
-        let (success, failure) = match res.extensions().get::<Classified>() {
-            Some(Classified(outcome)) => (
-                matches!(outcome, Outcome::Success { .. }),
-                matches!(outcome, Outcome::Failure(_)),
-            ),
-            None => (
-                res.status().is_success(),
-                is_retried_status(res.status().as_u16()),
-            ),
-        };
-        if success || failure {
-            self.rebind(pick.account, success);
+        let outcome = verdict(&res);
+        if outcome.is_success() || outcome.is_failure() {
+            self.rebind(pick.account, outcome.is_success());
         }
         let headers = res.headers_mut();
         if let Some(label) = self.pool.label(pick.account) {

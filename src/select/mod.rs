@@ -52,7 +52,9 @@ use tower::{Layer, Service};
 
 use crate::Pool;
 use crate::error::BoxError;
-pub use credential::{InjectCredential, RouteCredentials, strip_client_credentials};
+pub use credential::{
+    CredentialHeader, InjectCredential, RouteCredentials, put_credential, strip_client_credentials,
+};
 pub use future::ResponseFuture;
 
 /// Picks an account per attempt and injects its credential.

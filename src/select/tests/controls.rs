@@ -36,7 +36,11 @@ async fn transport_error_is_wrapped_with_the_account() {
         .await
         .expect_err("transport error");
     match Error::find(&err) {
-        Some(e @ Error::Upstream { account, source }) => {
+        Some(
+            e @ Error::Upstream {
+                account, source, ..
+            },
+        ) => {
             assert_eq!(*account, A);
             assert_eq!(e.account(), Some(A));
             assert_eq!(source.to_string(), "connection reset");

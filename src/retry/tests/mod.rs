@@ -211,9 +211,9 @@ async fn a_transport_error_on_the_last_attempt_is_returned() {
 #[tokio::test]
 async fn never_revisits_a_failed_account() {
     let pool = pool(4, 4);
-    let (svc, calls) = stack(&pool, |_, _| status(503));
+    let (svc, calls) = stack(&pool, |_, _| status(429));
     let res = svc.oneshot(chat()).await.expect("served");
-    assert_eq!(res.status(), 503);
+    assert_eq!(res.status(), 429);
     let mut seen = keys(&calls);
     assert_eq!(seen.len(), 4);
     seen.sort();
@@ -236,7 +236,7 @@ async fn returns_non_retried_statuses_as_is_after_one_attempt() {
 #[tokio::test]
 async fn attempts_are_capped_by_max_attempts() {
     let pool = pool(5, 3);
-    let (svc, calls) = stack(&pool, |_, _| status(500));
+    let (svc, calls) = stack(&pool, |_, _| status(403));
     let res = svc.oneshot(chat()).await.expect("served");
     assert_eq!(keys(&calls).len(), 3);
     assert_eq!(header(&res, "x-rota-attempts"), "3");
@@ -256,12 +256,12 @@ async fn when_attempts_run_out_the_last_upstream_response_is_returned() {
     let pool = pool(3, 3);
     let (svc, _calls) = stack(&pool, |key, _| {
         Answer::Status(
-            503,
+            429,
             format!(r#"{{"error":{{"message":"overloaded {key}"}}}}"#),
         )
     });
     let res = svc.oneshot(chat()).await.expect("served");
-    assert_eq!(res.status(), 503);
+    assert_eq!(res.status(), 429);
     assert_eq!(header(&res, "x-account-email"), "c@x");
     assert_eq!(header(&res, "x-rota-attempts"), "3");
     assert_eq!(
@@ -367,7 +367,7 @@ async fn no_sleep_after_the_last_attempt() {
 #[tokio::test]
 async fn the_body_is_replayed_byte_identical_on_every_attempt() {
     let pool = pool(3, 3);
-    let (svc, calls) = stack(&pool, |_, _| status(502));
+    let (svc, calls) = stack(&pool, |_, _| status(401));
     svc.oneshot(chat()).await.expect("served");
     let calls = calls.lock().expect("calls lock").clone();
     assert_eq!(calls.len(), 3);
@@ -503,3 +503,5 @@ async fn a_custom_classifier_decides_what_is_retried() {
     );
     assert_eq!(header(&res, "x-rota-attempts"), "2");
 }
+
+mod attribution;
