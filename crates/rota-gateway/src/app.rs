@@ -21,11 +21,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 
+use crate::budget::BodyBudget;
 use crate::config::Config;
+use crate::conn::ConnLimits;
 use crate::dispatch::{self, Dispatch};
 use crate::edge;
 use crate::forward::{Forward, http_client};
-use crate::oauth::{OAuth, OAuthLayer, TokenCache};
+use crate::oauth::{Classifier, OAuth, OAuthLayer, TokenCache};
+use crate::server::ServeLimits;
 use crate::state::StateStore;
 use crate::{admin, metrics, server};
 
@@ -35,7 +38,8 @@ use crate::{admin, metrics, server};
 ///
 /// The edge computes the request facts itself (to answer malformed bodies with 400 before
 /// scheduling), so `SessionIdService` finds them in the extensions and parses nothing.
-pub type Stack = SessionIdService<RetryRotate<AccountSelect<RateLimitMark<OAuth<Forward>>>>>;
+pub type Stack =
+    SessionIdService<RetryRotate<AccountSelect<RateLimitMark<OAuth<Forward>, Classifier>>>>;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -51,6 +55,8 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The gateway-wide budget of buffered request bytes (shared by every worker).
+    pub body_budget: BodyBudget,
     /// Persisted state.
     pub store: StateStore,
 }
@@ -96,6 +102,7 @@ pub struct Gateway {
     /// worker's own upstream client. Never empty.
     workers: Vec<Arc<AppState>>,
     extra: Router,
+    limits: ServeLimits,
 }
 
 impl Gateway {
@@ -108,6 +115,11 @@ impl Gateway {
             .settings(config.settings)
             .mapping(ModelMapping::new(config.model_mapping.iter().cloned()))
             .max_attempts(config.max_attempts)
+            .retry_budget(
+                config.retry_budget.window,
+                config.retry_budget.min_per_second,
+                config.retry_budget.percent,
+            )
             .build()
             .map_err(StartError::Pool)?;
         let store = StateStore::open(&config.state_dir).map_err(StartError::StateDir)?;
@@ -117,11 +129,14 @@ impl Gateway {
         if config.api_keys.is_empty() {
             tracing::warn!("auth.api_keys is empty: the gateway is open to any client");
         }
+        let limits = &config.limits;
         let tokens = TokenCache::new(
             http_client().map_err(StartError::Tls)?,
             pool.clone(),
             store.clone(),
+            limits.token_timeout,
         );
+        let body_budget = BodyBudget::new(limits.max_buffered_bytes);
         let session_headers: Arc<[HeaderName]> = config.session_headers.into();
         // One stack per worker, each over its own upstream client.
         let stack = |client| {
@@ -131,13 +146,17 @@ impl Gateway {
                 ))
                 .layer(RetryRotateLayer::new(pool.clone()))
                 .layer(AccountSelectLayer::new(pool.clone()))
-                .layer(RateLimitMarkLayer::new(pool.clone()))
+                .layer(
+                    RateLimitMarkLayer::new(pool.clone())
+                        .classifier(Classifier)
+                        .error_body_timeout(limits.error_body_timeout),
+                )
                 .layer(OAuthLayer::new(tokens.clone()))
                 .service(Forward::new(
                     client,
                     &config.base_url,
                     config.timeout,
-                    pool.clone(),
+                    limits.stream_idle_timeout,
                 ))
         };
         let workers = config
@@ -153,6 +172,7 @@ impl Gateway {
                     api_keys: config.api_keys.clone(),
                     admin_token: config.admin_token.clone(),
                     max_body_bytes: config.max_body_bytes,
+                    body_budget: body_budget.clone(),
                     store: store.clone(),
                 }))
             })
@@ -160,6 +180,14 @@ impl Gateway {
         Ok(Self {
             workers,
             extra: Router::new(),
+            limits: ServeLimits {
+                conn: ConnLimits {
+                    header_read: limits.header_read_timeout,
+                    idle: limits.idle_timeout,
+                },
+                max_connections: limits.max_connections,
+                shutdown: limits.shutdown_timeout,
+            },
         })
     }
 
@@ -203,7 +231,7 @@ impl Gateway {
             .iter()
             .map(|state| Dispatch::new(state.clone(), self.router(state.clone())))
             .collect();
-        let workers = server::Workers::start(dispatches)?;
+        let workers = server::Workers::start(dispatches, self.limits)?;
         let open = workers.open();
         let (stop, mut stopped) = watch::channel(false);
         metrics::spawn_upkeep();

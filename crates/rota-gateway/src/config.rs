@@ -16,6 +16,9 @@ use toml::{Table, Value};
 
 use section::Section;
 
+mod limits;
+pub use limits::{Limits, RetryBudgetConfig};
+
 /// Most serving threads `workers` may ask for.
 pub const MAX_WORKERS: usize = 1024;
 /// Default listen address.
@@ -81,6 +84,10 @@ pub struct Config {
     pub accounts: Vec<AccountSpec>,
     /// Serving threads (`None`: one per CPU).
     pub workers: Option<NonZeroUsize>,
+    /// The `[limits]` section.
+    pub limits: Limits,
+    /// The retry budget (`[scheduling]` `retry_budget_*`).
+    pub retry_budget: RetryBudgetConfig,
 }
 
 impl Config {
@@ -101,6 +108,8 @@ impl Config {
             model_mapping: Vec::new(),
             accounts,
             workers: None,
+            limits: Limits::default(),
+            retry_budget: RetryBudgetConfig::default(),
         }
     }
 

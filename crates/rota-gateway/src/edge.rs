@@ -11,16 +11,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, head
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rota::body::MarkBody;
 use rota::core::{BodyShape, RequestFacts, Secret};
-use rota::headers::X_ROTA_ATTEMPTS;
+use rota::headers::{X_ACCOUNT_EMAIL, X_ROTA_ATTEMPTS, strip_hop_by_hop};
 use rota::session::request_facts;
-use rota::{BoxError, Error};
+use rota::{BoxError, Error, Pool};
 use subtle::{Choice, ConstantTimeEq};
 use tower::ServiceExt;
 use tracing::Instrument;
 
 use crate::app::{AppState, Rejected};
+use crate::budget::{BudgetExceeded, Budgeted};
 use crate::dialect::Dialect;
-use crate::forward::strip_hop_by_hop;
 use crate::metrics;
 
 /// An API route of the gateway.
@@ -120,7 +120,10 @@ where
     B::Error: Into<BoxError>,
 {
     let dialect = route.dialect();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Before anything reads them: the client's hop-by-hop headers, and every header its
+    // `Connection` names, go now, so none can later remove what rota sets (the credential).
+    strip_hop_by_hop(&mut parts.headers);
     if route == Route::Gemini && !gemini_path_ok(parts.uri.path()) {
         let msg = "unknown Gemini method (expected /v1beta/models/{model}:generateContent or :streamGenerateContent)";
         return finish(route, dialect.error(StatusCode::NOT_FOUND, msg));
@@ -148,11 +151,26 @@ where
     if declared.is_some_and(|n| n > st.max_body_bytes as u64) {
         return finish(route, too_large());
     }
-    let bytes: Bytes = match Limited::new(body, st.max_body_bytes).collect().await {
+    // The body is held until the answer's head is back (retries replay it): it counts against
+    // the gateway-wide budget of buffered bytes for that long.
+    let busy = || {
+        let mut res = dialect.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is holding too many request bodies; retry in a second",
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        res
+    };
+    let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let Some(mut reservation) = st.body_budget.reserve(declared) else {
+        return finish(route, busy());
+    };
+    let read = Limited::new(Budgeted::new(body, &mut reservation), st.max_body_bytes);
+    let bytes: Bytes = match read.collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return finish(route, too_large());
-        }
+        Err(e) if e.is::<LengthLimitError>() => return finish(route, too_large()),
+        Err(e) if e.is::<BudgetExceeded>() => return finish(route, busy()),
         Err(_) => {
             let res = dialect.error(StatusCode::BAD_REQUEST, "could not read the request body");
             return finish(route, res);
@@ -189,6 +207,7 @@ where
         span.record("session", id.as_str());
     }
     let result = st.stack.clone().oneshot(req).instrument(span.clone()).await;
+    drop(reservation);
     let res = match result {
         Ok(mut res) => {
             if matches!(res.body(), MarkBody::Buffered { .. }) {
@@ -199,7 +218,7 @@ where
             strip_hop_by_hop(res.headers_mut());
             res
         }
-        Err(err) => error_response(dialect, &err),
+        Err(err) => error_response(&st.pool, dialect, &err),
     };
     span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "request finished"));
     finish(route, res)
@@ -228,8 +247,9 @@ fn finish(route: Route, res: Response) -> Response {
     res
 }
 
-/// The answer for an error of the stack.
-pub fn error_response(dialect: Dialect, err: &BoxError) -> Response {
+/// The answer for an error of the stack: rota's own answer, in the route's dialect. One that
+/// follows an upstream attempt says which account and how many attempts (SPEC §6).
+pub fn error_response(pool: &Pool, dialect: Dialect, err: &BoxError) -> Response {
     if let Some(r) = err.downcast_ref::<Rejected>() {
         return dialect.error(StatusCode::BAD_REQUEST, &r.0);
     }
@@ -247,6 +267,25 @@ pub fn error_response(dialect: Dialect, err: &BoxError) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "no upstream account is available (none configured or all disabled)",
         ),
+        Some(other @ Error::Upstream { account, .. }) => {
+            let mut res = if other.is_timeout() {
+                dialect.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the upstream did not answer within the upstream timeout",
+                )
+            } else {
+                tracing::warn!(error = %other, "request failed");
+                dialect.error(StatusCode::BAD_GATEWAY, &other.to_string())
+            };
+            let headers = res.headers_mut();
+            if let Some(label) = pool.label(*account) {
+                headers.insert(X_ACCOUNT_EMAIL, label.clone());
+            }
+            if let Some(n) = other.attempts() {
+                headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(n));
+            }
+            res
+        }
         Some(other) => {
             tracing::warn!(error = %other, "request failed");
             dialect.error(StatusCode::BAD_GATEWAY, &other.to_string())

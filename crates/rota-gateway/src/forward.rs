@@ -1,5 +1,13 @@
 //! [`Forward`]: the innermost service — sends the request to the upstream over a pooled
 //! hyper-util client and streams the answer back.
+//!
+//! It never touches the request's headers but for `Host`, `Content-Length` and
+//! `Accept-Encoding`: the client's hop-by-hop headers were removed at the edge and the
+//! account's credential was set after that, so nothing here may remove headers (a client's
+//! `Connection: authorization` would otherwise strip the credential). The wait for the
+//! response head is bounded by the upstream timeout (the attempt fails with tower's
+//! `Elapsed`: 504, the account marked unreachable); the streamed body by the idle timeout
+//! ([`IdleTimeout`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,25 +15,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::body::Body;
 use bytes::Bytes;
 use http::uri::{self, Authority, PathAndQuery, Scheme};
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version, header,
-};
+use http::{HeaderMap, HeaderValue, Request, Response, Uri, Version, header};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use pin_project_lite::pin_project;
-use rota::ext::SelectedAccount;
-use rota::{BoxError, Pool};
+use rota::BoxError;
 use tokio::time::Timeout;
 use tower::Service;
 
-use crate::dialect::Dialect;
-use crate::metrics::AccountOutcomes;
+use crate::idle::IdleTimeout;
 
 /// The pooled HTTP(S) client used for upstream requests and token refreshes.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -49,43 +52,6 @@ pub fn http_client() -> Result<HttpClient, rustls::Error> {
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .build(https))
-}
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction; as header
-/// names, so removing them parses nothing per call.
-pub static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the names (no hashing) tells.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
-        return;
-    }
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
 }
 
 /// Makes `Content-Length` match a buffered body of `len` bytes, keeping the client's header
@@ -115,7 +81,7 @@ struct Inner {
     /// does not parse as an absolute URL (each request then fails to build its URI).
     base: Option<(Scheme, Authority, Box<str>)>,
     timeout: Duration,
-    outcomes: AccountOutcomes,
+    stream_idle: Duration,
 }
 
 impl std::fmt::Debug for Forward {
@@ -129,8 +95,13 @@ impl std::fmt::Debug for Forward {
 
 impl Forward {
     /// Forwards to `base_url` (no trailing slash) with a per-attempt `timeout` until the
-    /// response headers.
-    pub fn new(client: HttpClient, base_url: &str, timeout: Duration, pool: Pool) -> Self {
+    /// response headers, and `stream_idle` as the longest silence of a response body.
+    pub fn new(
+        client: HttpClient,
+        base_url: &str,
+        timeout: Duration,
+        stream_idle: Duration,
+    ) -> Self {
         let base_url = base_url.trim_end_matches('/');
         let base = base_url.parse::<Uri>().ok().and_then(|uri| {
             let parts = uri.into_parts();
@@ -147,7 +118,7 @@ impl Forward {
                 base_url: base_url.into(),
                 base,
                 timeout,
-                outcomes: AccountOutcomes::new(&pool),
+                stream_idle,
             }),
         }
     }
@@ -176,7 +147,7 @@ impl Forward {
 }
 
 impl Service<Request<Bytes>> for Forward {
-    type Response = Response<Body>;
+    type Response = Response<IdleTimeout<hyper::body::Incoming>>;
     type Error = BoxError;
     type Future = ResponseFuture;
 
@@ -186,15 +157,9 @@ impl Service<Request<Bytes>> for Forward {
 
     fn call(&mut self, req: Request<Bytes>) -> Self::Future {
         let timeout = self.inner.timeout;
-        let account = req
-            .extensions()
-            .get::<SelectedAccount>()
-            .map(|s| s.id.index());
-        let dialect = Dialect::of_path(req.uri().path());
         let uri = self.upstream_uri(req.uri());
         let (parts, body) = req.into_parts();
         let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
         set_content_length(&mut headers, body.len());
         // Error answers must be readable to classify them (no compressed bodies).
@@ -212,8 +177,6 @@ impl Service<Request<Bytes>> for Forward {
         let sent = self.inner.client.request(out);
         ResponseFuture::Sending {
             sent: tokio::time::timeout(timeout, sent),
-            account,
-            dialect,
             forward: self.clone(),
         }
     }
@@ -230,8 +193,6 @@ pin_project! {
         Sending {
             #[pin]
             sent: Timeout<hyper_util::client::legacy::ResponseFuture>,
-            account: Option<usize>,
-            dialect: Dialect,
             forward: Forward,
         },
     }
@@ -247,47 +208,26 @@ impl std::fmt::Debug for ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Body>, BoxError>;
+    type Output = Result<Response<IdleTimeout<hyper::body::Incoming>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (sent, account, dialect, forward) = match self.project() {
+        let (sent, forward) = match self.project() {
             ResponseFutureProj::Failed { err } => {
                 let err = err.take().expect("ResponseFuture polled after completion");
                 return Poll::Ready(Err(err));
             }
-            ResponseFutureProj::Sending {
-                sent,
-                account,
-                dialect,
-                forward,
-            } => (sent, *account, *dialect, forward),
+            ResponseFutureProj::Sending { sent, forward } => (sent, forward),
         };
-        let result = ready!(sent.poll(cx));
         let inner = &forward.inner;
-        let outcome = |status| {
-            if let Some(a) = account {
-                inner.outcomes.record(a, status);
-            }
-        };
-        Poll::Ready(match result {
-            Ok(Ok(res)) => {
-                outcome(Some(res.status()));
-                Ok(res.map(Body::new))
-            }
+        Poll::Ready(match ready!(sent.poll(cx)) {
+            Ok(Ok(res)) => Ok(res.map(|body| IdleTimeout::new(body, inner.stream_idle))),
             Ok(Err(e)) => {
-                outcome(None);
                 tracing::warn!(error = %e, "upstream request failed");
                 Err(Box::new(e) as BoxError)
             }
             Err(_) => {
-                outcome(None);
-                let timeout = inner.timeout;
-                tracing::warn!(timeout = ?timeout, "upstream timed out before answering");
-                let msg = format!(
-                    "the upstream did not answer within {}",
-                    humantime::format_duration(timeout)
-                );
-                Ok(dialect.error(StatusCode::GATEWAY_TIMEOUT, &msg))
+                tracing::warn!(timeout = ?inner.timeout, "upstream timed out before answering");
+                Err(Box::new(tower::timeout::error::Elapsed::new()) as BoxError)
             }
         })
     }
@@ -302,31 +242,6 @@ mod tests {
             .iter()
             .map(|&(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
             .collect()
-    }
-
-    #[test]
-    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
-        let mut h = headers(&[
-            ("connection", "keep-alive, x-private"),
-            ("keep-alive", "timeout=5"),
-            ("x-private", "1"),
-            ("transfer-encoding", "chunked"),
-            ("content-type", "application/json"),
-        ]);
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h, headers(&[("content-type", "application/json")]));
-
-        let mut h = headers(&[("te", "trailers"), ("x-api-key", "k")]);
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h, headers(&[("x-api-key", "k")]));
-    }
-
-    #[test]
-    fn end_to_end_headers_are_left_alone() {
-        let plain = headers(&[("content-type", "application/json"), ("x-api-key", "k")]);
-        let mut h = plain.clone();
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h, plain);
     }
 
     #[test]

@@ -14,13 +14,16 @@
 
 pub mod admin;
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod config;
+mod conn;
 pub mod demo;
 pub mod dialect;
 pub mod dispatch;
 pub mod edge;
 pub mod forward;
+pub mod idle;
 pub mod metrics;
 pub mod oauth;
 mod server;

@@ -1,12 +1,12 @@
 //! Prometheus metrics: one recorder per process, rendered at `GET /metrics`.
 //!
 //! Emitted here: `rota_requests_total{route,status}`, `rota_request_attempts` (histogram of
-//! `X-Rota-Attempts`), `rota_bindings` (gauge, sampled at scrape time) and
-//! `rota_account_outcomes_total{account,outcome}`. The library adds
+//! `X-Rota-Attempts`) and `rota_bindings` (gauge, sampled at scrape time). The library adds
+//! `rota_account_outcomes_total{account,outcome}` (from the mark layer's verdict),
 //! `rota_cooldowns_total{reason}`, `rota_retries_total{kind}` and
 //! `rota_decisions_total{decision}`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use http::StatusCode;
 use metrics::{Counter, Histogram};
@@ -89,71 +89,6 @@ pub fn request(route: Route, status: StatusCode, attempts: Option<u32>) {
 
 fn requests_counter(route: &'static str, status: StatusCode) -> Counter {
     metrics::counter!("rota_requests_total", "route" => route, "status" => status.as_str().to_owned())
-}
-
-/// The outcome label of an upstream attempt: `success` (2xx), `failure` (a status that marks
-/// a cooldown), `neutral` (any other answer) or `error` (no answer).
-fn outcome(status: Option<StatusCode>) -> usize {
-    match status {
-        None => 3,
-        Some(s) if s.is_success() => 0,
-        Some(s) if rota::retry::is_retried_status(s.as_u16()) => 1,
-        Some(_) => 2,
-    }
-}
-
-const OUTCOMES: [&str; 4] = ["success", "failure", "neutral", "error"];
-
-fn outcome_counter(account: &str, outcome: usize) -> Counter {
-    metrics::counter!(
-        "rota_account_outcomes_total",
-        "account" => account.to_owned(),
-        "outcome" => OUTCOMES[outcome]
-    )
-}
-
-/// Counts one upstream attempt's outcome for an account: `success` (2xx), `failure` (a status
-/// that marks a cooldown), `neutral` (any other answer) or `error` (no answer).
-pub fn account_outcome(account: &str, status: Option<StatusCode>) {
-    outcome_counter(account, outcome(status)).increment(1);
-}
-
-/// [`account_outcome`] with the counters of each account of a pool cached (by account index).
-#[derive(Clone)]
-pub struct AccountOutcomes {
-    accounts: Arc<[(String, [OnceLock<Counter>; 4])]>,
-}
-
-impl AccountOutcomes {
-    /// For the accounts of `pool`.
-    pub fn new(pool: &rota::Pool) -> Self {
-        let accounts = pool
-            .scheduler()
-            .specs()
-            .iter()
-            .map(|a| (a.email.clone(), [const { OnceLock::new() }; 4]))
-            .collect();
-        Self { accounts }
-    }
-
-    /// Counts one upstream attempt's outcome for the account at `index`.
-    pub fn record(&self, index: usize, status: Option<StatusCode>) {
-        let Some((email, counters)) = self.accounts.get(index) else {
-            return;
-        };
-        let o = outcome(status);
-        counters[o]
-            .get_or_init(|| outcome_counter(email, o))
-            .increment(1);
-    }
-}
-
-impl std::fmt::Debug for AccountOutcomes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountOutcomes")
-            .field("accounts", &self.accounts.len())
-            .finish()
-    }
 }
 
 /// Renders the metrics text, after sampling the binding count.

@@ -25,8 +25,11 @@ use crate::state::StateStore;
 
 /// Refresh when less than this much validity remains.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(90);
-/// Longest wait for the token endpoint.
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a whole token-endpoint answer, by default (`limits.token_timeout`).
+pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest lifetime an access token is believed to have, whatever `expires_in` says
+/// (a day): an absurd value can neither overflow the clock nor pin a token for ever.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// Largest token-endpoint answer read.
 const MAX_TOKEN_BODY: usize = 64 * 1024;
 
@@ -88,6 +91,8 @@ pub struct TokenCache {
     pool: Pool,
     state: StateStore,
     slots: Box<[Mutex<Slot>]>,
+    /// The longest a whole token-endpoint answer (head and body) may take.
+    timeout: Duration,
     /// Where refreshes run: the runtime that built the cache (the gateway's main runtime,
     /// which outlives the worker threads), so a worker that finishes first at shutdown does
     /// not take with it a refresh that requests on other workers wait for.
@@ -103,16 +108,18 @@ impl fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    /// A cache for `pool`'s accounts; refreshes go through `client`, and `invalid_grant`
-    /// saves the state to `state`. Refreshes run on the calling runtime if there is one,
-    /// otherwise on the runtime of the request that needs them.
-    pub fn new(client: HttpClient, pool: Pool, state: StateStore) -> Arc<Self> {
+    /// A cache for `pool`'s accounts; refreshes go through `client` and each must be
+    /// answered in full within `timeout`, and `invalid_grant` saves the state to `state`.
+    /// Refreshes run on the calling runtime if there is one, otherwise on the runtime of the
+    /// request that needs them.
+    pub fn new(client: HttpClient, pool: Pool, state: StateStore, timeout: Duration) -> Arc<Self> {
         let slots = (0..pool.len()).map(|_| Mutex::new(Slot::Idle)).collect();
         Arc::new(Self {
             client,
             pool,
             state,
             slots,
+            timeout,
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
@@ -180,7 +187,11 @@ impl TokenCache {
         id: AccountId,
         tx: watch::Sender<Option<Result<Secret, RefreshError>>>,
     ) {
-        let result = self.fetch(id).await;
+        // The whole answer, body included, is bounded: a token endpoint that stalls after its
+        // headers must not wedge every request waiting on this refresh.
+        let result = tokio::time::timeout(self.timeout, self.fetch(id))
+            .await
+            .unwrap_or_else(|_| Err(RefreshError::Failed("token endpoint timed out".into())));
         let email = self
             .oauth(id)
             .map(|(e, _, _)| e.to_owned())
@@ -189,9 +200,12 @@ impl TokenCache {
             *slot.lock() = match &result {
                 Ok((token, lifetime)) => {
                     let margin = REFRESH_MARGIN.min(*lifetime / 2);
+                    let now = self.pool.now();
                     Slot::Valid {
                         token: token.clone(),
-                        fresh_until: self.pool.now() + lifetime.saturating_sub(margin),
+                        fresh_until: now
+                            .checked_add(lifetime.saturating_sub(margin))
+                            .unwrap_or(now),
                     }
                 }
                 Err(_) => Slot::Idle,
@@ -238,9 +252,10 @@ impl TokenCache {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let res = tokio::time::timeout(TOKEN_TIMEOUT, self.client.request(req))
+        let res = self
+            .client
+            .request(req)
             .await
-            .map_err(|_| failed("token endpoint timed out".into()))?
             .map_err(|e| failed(format!("token endpoint unreachable: {e}")))?;
         let status = res.status();
         let bytes = Limited::new(res.into_body(), MAX_TOKEN_BODY)
@@ -289,7 +304,8 @@ fn parse_token_answer(status: StatusCode, body: &[u8]) -> Result<(Secret, Durati
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         })
         .unwrap_or(3600);
-    Ok((Secret::new(token), Duration::from_secs(expires_in)))
+    let lifetime = Duration::from_secs(expires_in).min(MAX_TOKEN_LIFETIME);
+    Ok((Secret::new(token), lifetime))
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
@@ -310,6 +326,32 @@ fn form_encode(s: &str) -> String {
 mod layer;
 
 pub use layer::{OAuth, OAuthLayer, ResponseFuture as OAuthFuture};
+
+/// The gateway's classifier: SPEC §5 for answers; for errors, an [`OAuthError`] says nothing
+/// more about the account (the token cache has already disabled it or put it in a
+/// `refresh_failed` cooldown), while any other error means the upstream was unreachable.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Classifier;
+
+impl rota::Classify for Classifier {
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now: std::time::SystemTime,
+    ) -> Outcome {
+        rota::DefaultClassifier.classify(status, headers, body, now)
+    }
+
+    fn classify_error(&self, err: &rota::BoxError) -> Outcome {
+        if err.is::<OAuthError>() {
+            Outcome::Neutral
+        } else {
+            rota::DefaultClassifier.classify_error(err)
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -333,5 +375,32 @@ mod tests {
             Err(RefreshError::Failed(_))
         ));
         assert_eq!(form_encode("a b/c=&"), "a+b%2Fc%3D%26");
+    }
+
+    #[test]
+    fn absurd_lifetimes_saturate() {
+        for expires_in in [
+            "18446744073709551615",
+            "10000000000000000000",
+            "\"99999999999999999999\"",
+        ] {
+            let body = format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#);
+            let got = parse_token_answer(StatusCode::OK, body.as_bytes());
+            let lifetime = got.map(|(_, l)| l);
+            assert!(
+                matches!(lifetime, Ok(l) if l <= MAX_TOKEN_LIFETIME),
+                "{expires_in}: {lifetime:?}"
+            );
+        }
+        // negative or fractional: the default hour
+        for expires_in in ["-1", "1e19", "1.5"] {
+            let body = format!(r#"{{"access_token":"at","expires_in":{expires_in}}}"#);
+            let got = parse_token_answer(StatusCode::OK, body.as_bytes());
+            assert_eq!(
+                got.map(|(_, l)| l),
+                Ok(Duration::from_secs(3600)),
+                "{expires_in}"
+            );
+        }
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use rota::BoxError;
 use rota::core::Secret;
 use rota::ext::SelectedAccount;
+use rota::select::CredentialHeader;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{OAuthError, TokenCache};
@@ -48,11 +49,9 @@ pub struct OAuth<S> {
     tokens: Arc<TokenCache>,
 }
 
+/// The access token goes on the request with the library's one credential writer.
 fn set_bearer(req: &mut Request<Bytes>, token: &Secret) {
-    if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
-        v.set_sensitive(true);
-        req.headers_mut().insert(header::AUTHORIZATION, v);
-    }
+    rota::select::put_credential(req, CredentialHeader::Bearer, token.expose());
 }
 
 impl<S, B> Service<Request<Bytes>> for OAuth<S>
@@ -89,7 +88,6 @@ where
         ResponseFuture::OAuth {
             fut: Box::pin(async move {
                 let err = |kind| -> BoxError {
-                    crate::metrics::account_outcome(&email, None);
                     Box::new(OAuthError {
                         account: email.clone(),
                         kind,
