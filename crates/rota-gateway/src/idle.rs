@@ -154,10 +154,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn frames_within_the_idle_time_pass_and_a_stall_ends_the_body() {
         let start = Instant::now();
-        let mut body = IdleTimeout::new(
+        let mut body = Box::pin(IdleTimeout::new(
             paced(&[(0, "a"), (900, "b"), (900, "c")]),
             Duration::from_secs(1),
-        );
+        ));
         let mut got = Vec::new();
         let err = loop {
             match body.frame().await {
@@ -174,7 +174,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_longer_than_the_idle_time_ends_it() {
-        let mut body = IdleTimeout::new(paced(&[(1500, "late")]), Duration::from_secs(1));
+        let mut body = Box::pin(IdleTimeout::new(
+            paced(&[(1500, "late")]),
+            Duration::from_secs(1),
+        ));
         assert!(matches!(body.frame().await, Some(Err(_))));
     }
 }
