@@ -71,7 +71,7 @@ impl fmt::Display for Error {
             Self::AllAccountsLimited { retry_after } => write!(
                 f,
                 "all accounts are rate-limited; retry after {} s",
-                retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)
+                crate::mark::retry_after_secs(*retry_after)
             ),
             Self::NoAccounts => f.write_str("no upstream account is available"),
             Self::Upstream { source, .. } => write!(f, "upstream request failed: {source}"),

@@ -6,12 +6,13 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Response;
 use http::response::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
+use rota_core::cooldown::Deadline;
 use rota_core::{AccountId, Outcome};
 use tokio::time::Sleep;
 
@@ -197,20 +198,46 @@ fn mark<B, C: Classify>(
             "two accounts answered this request with a server error; the request is presumed at fault"
         );
     }
-    record(pool, selected, outcome, Some(res.status().as_u16()));
+    let deadline = record(pool, selected, outcome, Some(res.status().as_u16()));
+    if res.status() == StatusCode::TOO_MANY_REQUESTS
+        && !res.headers().contains_key(header::RETRY_AFTER)
+    {
+        // Every 429 that leaves rota says when to come back (SPEC §6): the delay the
+        // upstream gave in its body, else the cooldown it now has.
+        let wait = outcome
+            .failure()
+            .and_then(|f| f.explicit_delay)
+            .or_else(|| deadline.map(|d| d.until.saturating_duration_since(pool.now())));
+        if let Some(wait) = wait {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(wait)),
+            );
+        }
+    }
     res.extensions_mut().insert(Classified(outcome));
 }
 
+/// `Retry-After` seconds for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// Records one attempt's verdict in the scheduler and the metrics; `status` is `None` when
-/// no answer came.
-fn record(pool: &Pool, selected: &SelectedAccount, outcome: Outcome, status: Option<u16>) {
+/// no answer came. Returns the cooldown now in force, if the verdict set or kept one.
+fn record(
+    pool: &Pool,
+    selected: &SelectedAccount,
+    outcome: Outcome,
+    status: Option<u16>,
+) -> Option<Deadline> {
     let deadline = pool
         .scheduler()
         .record(selected.id, &selected.model, &outcome, pool.now());
     pool.counters()
         .outcome(selected.id.index(), &outcome, status.is_some());
     let Outcome::Failure(failure) = &outcome else {
-        return;
+        return deadline;
     };
     let email = &pool.account(selected.id).email;
     match deadline {
@@ -235,4 +262,5 @@ fn record(pool: &Pool, selected: &SelectedAccount, outcome: Outcome, status: Opt
             "account strike (no cooldown yet)"
         ),
     }
+    deadline
 }

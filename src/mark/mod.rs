@@ -69,7 +69,7 @@ use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
 use crate::ext::{PriorServerError, SelectedAccount};
-pub use future::ResponseFuture;
+pub use future::{ResponseFuture, retry_after_secs};
 
 /// Error bodies larger than this are not read for classification.
 pub const MAX_ERROR_BODY: usize = 1 << 20;

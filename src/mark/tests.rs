@@ -547,3 +547,29 @@ async fn an_inner_error_marks_the_account_unreachable_unless_the_classifier_says
     svc.oneshot(req()).await.expect_err("the error passes on");
     assert!(cooldowns(&pool, A).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_429_leaves_with_a_retry_after() {
+    let pool = pool();
+    // the delay from the body, rounded up
+    let body = google_429(
+        "RATE_LIMIT_EXCEEDED",
+        "Rate limited",
+        r#",{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"29.2s"}"#,
+    );
+    let res = through(&pool, A, M, answer(429, &body)).await;
+    assert_eq!(res.headers()["retry-after"], "30");
+    // no delay anywhere: the cooldown's remaining time
+    let res = through(
+        &pool,
+        B,
+        M,
+        answer(429, r#"{"error":{"message":"slow down"}}"#),
+    )
+    .await;
+    assert_eq!(res.headers()["retry-after"], "60");
+    // the upstream's own header is kept
+    let own = answer(429, "{}").header("retry-after", "7");
+    let res = through(&pool, A, "other", own).await;
+    assert_eq!(res.headers()["retry-after"], "7");
+}

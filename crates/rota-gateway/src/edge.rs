@@ -255,8 +255,7 @@ pub fn error_response(pool: &Pool, dialect: Dialect, err: &BoxError) -> Response
     }
     match Error::find(err) {
         Some(Error::AllAccountsLimited { retry_after }) => {
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let secs = secs.max(1);
+            let secs = rota::mark::retry_after_secs(*retry_after);
             let msg = format!("all upstream accounts are rate-limited; retry after {secs} s");
             let mut res = dialect.error(StatusCode::TOO_MANY_REQUESTS, &msg);
             res.headers_mut()
