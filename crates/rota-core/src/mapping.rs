@@ -67,6 +67,54 @@ impl ModelMapping {
     }
 }
 
+/// Longest model name (and mapping pattern) rota accepts, in bytes.
+pub const MAX_MODEL_NAME_LEN: usize = 256;
+
+/// Whether `s` is a plain model name: what may stand in a request path segment, a mapping
+/// target, or a Gemini path's `{model}` without any escaping or path meaning.
+///
+/// A plain model name is 1 to [`MAX_MODEL_NAME_LEN`] bytes of ASCII letters, digits and
+/// `-` `.` `_` `@` `+`, and is neither `.` nor `..`. So `gemini-3-pro-high`,
+/// `claude-sonnet-4-5@20250929` and `gpt-4o-mini` are plain, while an empty name, spaces,
+/// `/`, `\`, `%` (percent-escapes), `:`, `?`, `#`, `*`, control characters and non-ASCII
+/// letters are not.
+///
+/// ```
+/// use rota_core::mapping::is_plain_model_name;
+/// assert!(is_plain_model_name("claude-sonnet-4-5@20250929"));
+/// assert!(!is_plain_model_name("..%2f..%2fadmin"));
+/// assert!(!is_plain_model_name(".."));
+/// ```
+pub fn is_plain_model_name(s: &str) -> bool {
+    name_shaped(s, false)
+}
+
+/// Whether `s` is a mapping pattern: a plain model name ([`is_plain_model_name`]) that may
+/// also contain `*` wildcards (`claude-*`, `*-high`, `*`).
+///
+/// ```
+/// use rota_core::mapping::is_model_pattern;
+/// assert!(is_model_pattern("claude-*"));
+/// assert!(is_model_pattern("gpt-4o"));
+/// assert!(!is_model_pattern("claude/*"));
+/// ```
+pub fn is_model_pattern(s: &str) -> bool {
+    name_shaped(s, true)
+}
+
+fn name_shaped(s: &str, wildcards: bool) -> bool {
+    let allowed = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'@' | b'+')
+            || (wildcards && b == b'*')
+    };
+    !s.is_empty()
+        && s.len() <= MAX_MODEL_NAME_LEN
+        && s != "."
+        && s != ".."
+        && s.bytes().all(allowed)
+}
+
 fn literal_len(pattern: &str) -> usize {
     pattern.bytes().filter(|b| *b != b'*').count()
 }
@@ -117,6 +165,39 @@ mod tests {
         let m = ModelMapping::new([("a", "b")]);
         assert_eq!(m.map("zzz"), "zzz");
         assert!(ModelMapping::default().is_empty());
+    }
+
+    #[test]
+    fn plain_model_names() {
+        for good in [
+            "gemini-3-pro-high",
+            "claude-sonnet-4-5@20250929",
+            "gpt-4o-mini",
+            "o3",
+            "a+b_c.d",
+            "...",
+            ".hidden",
+        ] {
+            assert!(is_plain_model_name(good), "{good:?}");
+        }
+        let long = "a".repeat(MAX_MODEL_NAME_LEN + 1);
+        for bad in [
+            "", ".", "..", "a b", "a/b", "..%2f..%2fadmin", "a\\b", "a:b", "a?b", "a#b", "a*",
+            "a\u{0}", "a\nb", "a\tb", "a\u{7f}", "mod\u{e8}le", &long,
+        ] {
+            assert!(!is_plain_model_name(bad), "{bad:?}");
+        }
+        assert!(is_plain_model_name(&long[1..]));
+    }
+
+    #[test]
+    fn patterns_are_names_with_wildcards() {
+        for good in ["*", "claude-*", "*-high", "a*c", "gpt-4o"] {
+            assert!(is_model_pattern(good), "{good:?}");
+        }
+        for bad in ["", "..", "claude/*", "a *", "*%2f", "a\r"] {
+            assert!(!is_model_pattern(bad), "{bad:?}");
+        }
     }
 
     #[test]
