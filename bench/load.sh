@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Load harness (issue: performance bar). Starts a fast fake upstream, a bare pass-through
-# proxy and rota-gateway with four accounts, drives the proxy and the gateway interleaved
-# (A B A B …) with wrk at 1 and 16 connections, and prints req/s, p50 and p99 for each, the CPU
-# time the proxy process itself spent per request (cpu_us: utime+stime from /proc/PID/stat
-# around each run, divided by wrk's request count — far less noisy than req/s on a small shared
-# machine) and the gateway/bare ratios (medians over the rounds). Then a streaming run for time
-# to first byte. Everything listens on 127.0.0.1 only; every run is bounded by DURATION.
+# Load harness (issue: performance bar). Starts a fast fake upstream, two bare pass-through
+# proxies — `bare` on one multi-threaded tokio runtime (how most hyper servers run) and
+# `bare_w` on worker threads (the gateway's own serving model, so the baseline is not
+# handicapped by a model the gateway does not use) — and rota-gateway with four accounts,
+# drives them interleaved (A B C A B C …) with wrk at 1 and 16 connections, and prints req/s,
+# p50 and p99 for each, the CPU time the proxy process itself spent per request (cpu_us:
+# utime+stime from /proc/PID/stat around each run, divided by wrk's request count — far less
+# noisy than req/s on a small shared machine), and the gateway's ratios to each baseline:
+# the median of the per-round ratios with their spread (min–max). Then a streaming run for
+# time to first byte. Everything listens on 127.0.0.1 only; every run is bounded by DURATION.
 #
 #   bench/load.sh                  # 5 rounds of 10 s per side and connection count
 #   ROUNDS=3 DURATION=5s bench/load.sh
@@ -17,9 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-10s}
-UP=127.0.0.1:19000 BARE=127.0.0.1:19001 GW=127.0.0.1:19002
+UP=127.0.0.1:19000 BARE=127.0.0.1:19001 GW=127.0.0.1:19002 BARE_W=127.0.0.1:19004
 
 # shellcheck source=bench/setup.sh
 source bench/setup.sh
@@ -27,18 +30,20 @@ source bench/setup.sh
 "$bin/fast-upstream" --listen "$UP" & pids+=($!)
 "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" & pids+=($!)
 bare_pid=$!
+"$bin/bare-proxy" --listen "$BARE_W" --upstream "http://$UP" --workers "${GW_WORKERS:-$(nproc)}" & pids+=($!)
+bare_w_pid=$!
 env RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/gateway.toml" >"$tmp/gateway.log" 2>&1 & pids+=($!)
 gw_pid=$!
-sides="bare gw"
+sides="bare bare_w gw"
 if [ -n "${GW_B:-}" ]; then
   GW2=127.0.0.1:19003
   sed "s/^listen = .*/listen = \"$GW2\"/; s|^state_dir = .*|state_dir = \"$tmp/state_b\"|" "$tmp/gateway.toml" > "$tmp/gateway_b.toml"
   env RUST_LOG=${RUST_LOG:-warn} "$GW_B" --config "$tmp/gateway_b.toml" >"$tmp/gateway_b.log" 2>&1 & pids+=($!)
   gw_b_pid=$!
-  sides="bare gw gw_b"
+  sides="bare bare_w gw gw_b"
 fi
 
-for p in $UP $BARE $GW ${GW2:-}; do wait_port "$p"; done
+for p in $UP $BARE $BARE_W $GW ${GW2:-}; do wait_port "$p"; done
 
 # µs from wrk's "12.34us" / "1.23ms" / "1.00s"
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
@@ -62,18 +67,24 @@ run() { # name url conns pid → "rps p50_us p99_us cpu_us_per_request"
   echo "$rps $p50 $p99 $cpu"
 }
 
-# ratio SIDE CONNS: SIDE against the bare proxy (medians)
+# ratio SIDE BASE CONNS: SIDE against the baseline BASE — per round (each round's two runs
+# follow each other), then the median of those ratios and their min–max; p50 and CPU per
+# request as differences of medians.
 ratio() {
   col() { cut -d' ' -f"$1" "$tmp/$2.$3" | median; }
-  awk -v s="$1" -v c="$2" -v b="$(col 1 bare "$2")" -v g="$(col 1 "$1" "$2")" \
-      -v bp="$(col 2 bare "$2")" -v gp="$(col 2 "$1" "$2")" -v bc="$(col 4 bare "$2")" -v gc="$(col 4 "$1" "$2")" \
-      'BEGIN {printf "ratio    %-6s throughput %s/bare = %.3f   p50 %s-bare = %+.1f us   cpu %s-bare = %+.1f us/req\n", c, s, g/b, s, gp-bp, s, gc-bc}'
+  local per
+  per=$(paste -d' ' "$tmp/$1.$3" "$tmp/$2.$3" | awk '{printf "%.3f\n", $1 / $5}')
+  awk -v s="$1" -v base="$2" -v c="$3" -v m="$(median <<<"$per")" \
+      -v lo="$(sort -g <<<"$per" | head -1)" -v hi="$(sort -g <<<"$per" | tail -1)" \
+      -v bp="$(col 2 "$2" "$3")" -v gp="$(col 2 "$1" "$3")" -v bc="$(col 4 "$2" "$3")" -v gc="$(col 4 "$1" "$3")" \
+      'BEGIN {printf "ratio    %-6s throughput %s/%s = %.3f (rounds %.3f–%.3f)   p50 %+.1f us   cpu %+.1f us/req\n", c, s, base, m, lo, hi, gp-bp, gc-bc}'
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # warm-up (connection pools, page cache)
-run bare $BARE 16 "$bare_pid" >/dev/null; run gateway $GW 16 "$gw_pid" >/dev/null
+run bare $BARE 16 "$bare_pid" >/dev/null; run bare_w $BARE_W 16 "$bare_w_pid" >/dev/null
+run gateway $GW 16 "$gw_pid" >/dev/null
 if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" 16 "$gw_b_pid" >/dev/null; fi
 
 printf '%-8s %-6s %12s %10s %10s %10s\n' side conns req/s p50_us p99_us cpu_us
@@ -81,6 +92,7 @@ for conns in ${CONNS:-1 16}; do
   for side in $sides; do : > "$tmp/$side.$conns"; done
   for r in $(seq "$ROUNDS"); do
     run bare $BARE "$conns" "$bare_pid" >> "$tmp/bare.$conns"
+    run bare_w $BARE_W "$conns" "$bare_w_pid" >> "$tmp/bare_w.$conns"
     run gateway $GW "$conns" "$gw_pid" >> "$tmp/gw.$conns"
     if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" "$conns" "$gw_b_pid" >> "$tmp/gw_b.$conns"; fi
   done
@@ -90,7 +102,10 @@ for conns in ${CONNS:-1 16}; do
       "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)" "$(cut -d' ' -f3 "$f" | median)" \
       "$(cut -d' ' -f4 "$f" | median)"
   done
-  for side in ${sides#bare }; do ratio "$side" "$conns"; done
+  for side in ${sides#bare bare_w }; do
+    ratio "$side" bare "$conns"
+    ratio "$side" bare_w "$conns"
+  done
 done
 
 [ "${STREAM:-1}" = 0 ] && exit 0

@@ -2,7 +2,11 @@
 //! buffer the request body, swap the client's key for an upstream key, forward over a pooled
 //! client, stream the answer back.
 //!
-//! `bare-proxy --listen 127.0.0.1:19001 --upstream http://127.0.0.1:19000`
+//! `bare-proxy --listen 127.0.0.1:19001 --upstream http://127.0.0.1:19000 [--workers N]`
+//!
+//! Without `--workers` it serves on one multi-threaded tokio runtime, as most hyper servers
+//! do; with `--workers N` on N single-threaded runtimes, each with its own upstream client —
+//! the gateway's own serving model (`bench/load.sh` runs both as baselines).
 
 use std::convert::Infallible;
 
@@ -51,8 +55,7 @@ fn status(code: StatusCode) -> Response<Body> {
     res
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
     let addr = rota_bench::arg("--listen")
         .unwrap_or_else(|| "127.0.0.1:19001".into())
         .parse()
@@ -60,6 +63,12 @@ async fn main() -> std::io::Result<()> {
     let base: &'static str = rota_bench::arg("--upstream")
         .unwrap_or_else(|| "http://127.0.0.1:19000".into())
         .leak();
-    let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
-    rota_bench::serve(addr, move |req| handle(client.clone(), base, req)).await
+    let make = move || {
+        let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+        move |req| handle(client.clone(), base, req)
+    };
+    match rota_bench::arg("--workers").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => rota_bench::serve_on_workers(addr, n, make),
+        None => tokio::runtime::Runtime::new()?.block_on(rota_bench::serve(addr, make())),
+    }
 }
