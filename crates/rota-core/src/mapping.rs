@@ -182,8 +182,23 @@ mod tests {
         }
         let long = "a".repeat(MAX_MODEL_NAME_LEN + 1);
         for bad in [
-            "", ".", "..", "a b", "a/b", "..%2f..%2fadmin", "a\\b", "a:b", "a?b", "a#b", "a*",
-            "a\u{0}", "a\nb", "a\tb", "a\u{7f}", "mod\u{e8}le", &long,
+            "",
+            ".",
+            "..",
+            "a b",
+            "a/b",
+            "..%2f..%2fadmin",
+            "a\\b",
+            "a:b",
+            "a?b",
+            "a#b",
+            "a*",
+            "a\u{0}",
+            "a\nb",
+            "a\tb",
+            "a\u{7f}",
+            "mod\u{e8}le",
+            &long,
         ] {
             assert!(!is_plain_model_name(bad), "{bad:?}");
         }

@@ -16,8 +16,12 @@ use toml::{Table, Value};
 
 use section::Section;
 
+mod check;
 mod limits;
-pub use limits::{Limits, RetryBudgetConfig};
+pub use limits::{
+    Limits, MAX_DURATION, MAX_RETRY_MIN_PER_SECOND, MAX_RETRY_PERCENT, RETRY_BUDGET_WINDOW,
+    RetryBudgetConfig, parse_duration,
+};
 
 /// Most serving threads `workers` may ask for.
 pub const MAX_WORKERS: usize = 1024;
@@ -25,6 +29,8 @@ pub const MAX_WORKERS: usize = 1024;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8045";
 /// Default largest request body (32 MiB).
 pub const DEFAULT_MAX_BODY: usize = 33_554_432;
+/// Most `max_body_bytes` may be (4 GiB).
+pub const MAX_BODY_LIMIT: u64 = 4 << 30;
 /// Default per-attempt upstream timeout (until response headers).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -150,9 +156,8 @@ impl Config {
             root.string("state_dir")?
                 .unwrap_or_else(|| "./rota-state".to_owned()),
         );
-        let max_body_bytes = match root.integer("max_body_bytes")? {
+        let max_body_bytes = match root.integer_in("max_body_bytes", 1..=MAX_BODY_LIMIT)? {
             None => DEFAULT_MAX_BODY,
-            Some(0) => return Err(ConfigError::new("max_body_bytes", "must be at least 1")),
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         };
         let workers = match root.integer("workers")? {
@@ -181,15 +186,11 @@ impl Config {
                 .into_iter()
                 .enumerate()
             {
-                if key.is_empty() {
-                    return Err(ConfigError::new(format!("auth.api_keys[{i}]"), "empty key"));
-                }
+                check::credential(&format!("auth.api_keys[{i}]"), &key)?;
                 cfg.api_keys.push(Secret::new(key));
             }
             if let Some(token) = s.string("admin_token")? {
-                if token.is_empty() {
-                    return Err(ConfigError::new("auth.admin_token", "empty token"));
-                }
+                check::credential("auth.admin_token", &token)?;
                 cfg.admin_token = Some(Secret::new(token));
             }
             s.finish()?;
@@ -207,8 +208,8 @@ impl Config {
         };
         check_url(&base_url).map_err(|m| ConfigError::new("upstream.base_url", m))?;
         cfg.base_url = base_url.trim_end_matches('/').to_owned();
-        if let Some(t) = s.string("timeout")? {
-            cfg.timeout = parse_timeout(&t).map_err(|m| ConfigError::new("upstream.timeout", m))?;
+        if let Some(t) = s.duration("timeout")? {
+            cfg.timeout = t;
         }
         s.finish()?;
 
@@ -219,21 +220,17 @@ impl Config {
                     .parse::<Mode>()
                     .map_err(|e| ConfigError::new("scheduling.mode", e.to_string()))?;
             }
-            if let Some(n) = s.integer("max_wait_seconds")? {
+            let most_secs = MAX_DURATION.as_secs();
+            if let Some(n) = s.integer_in("max_wait_seconds", 0..=most_secs)? {
                 cfg.settings.max_wait = Duration::from_secs(n);
             }
-            if let Some(n) = s.integer("window_seconds")? {
+            if let Some(n) = s.integer_in("window_seconds", 0..=most_secs)? {
                 cfg.settings.window = Duration::from_secs(n);
             }
-            if let Some(n) = s.integer("max_attempts")? {
-                if n == 0 {
-                    return Err(ConfigError::new(
-                        "scheduling.max_attempts",
-                        "must be at least 1",
-                    ));
-                }
+            if let Some(n) = s.integer_in("max_attempts", 1..=u64::MAX)? {
                 cfg.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
             }
+            cfg.retry_budget = RetryBudgetConfig::read(&mut s)?;
             if let Some(names) = s.strings("session_headers")? {
                 cfg.session_headers = Vec::with_capacity(names.len());
                 for (i, name) in names.iter().enumerate() {
@@ -260,8 +257,13 @@ impl Config {
                         ),
                     ));
                 };
+                check::mapping(from, to)?;
                 cfg.model_mapping.push((from.clone(), to.clone()));
             }
+        }
+
+        if let Some(limits) = root.table("limits")? {
+            cfg.limits = Limits::read(&mut Section::new(limits, "limits"))?;
         }
 
         cfg.accounts = parse_accounts(&mut root)?;
@@ -335,7 +337,13 @@ fn parse_accounts(root: &mut Section<'_>) -> Result<Vec<AccountSpec>, ConfigErro
                 .map_err(|e| ConfigError::new(format!("{path}.tier"), e.to_string()))?,
         };
         let api_key = s.string("api_key")?;
+        if let Some(key) = &api_key {
+            check::credential(&format!("{path}.api_key"), key)?;
+        }
         let refresh_token = s.string("refresh_token")?;
+        if let Some(rt) = &refresh_token {
+            check::credential(&format!("{path}.refresh_token"), rt)?;
+        }
         let token_url = s.string("token_url")?;
         let credential = match (api_key, refresh_token, token_url) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -381,16 +389,6 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("invalid socket address {s:?} (expected IP:PORT, e.g. 127.0.0.1:8045)")
     })
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s.trim()) {
-        Ok(d) if d.is_zero() => Err(format!("timeout {s:?} must be greater than zero")),
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!(
-            "invalid duration {s:?} ({e}; e.g. \"600s\" or \"10m\")"
-        )),
-    }
 }
 
 /// Checks that `s` is an `http://` or `https://` URL with a host.

@@ -1,6 +1,41 @@
-//! The `[limits]` section (SPEC §7) and the retry budget of `[scheduling]`.
+//! The `[limits]` section (SPEC §7) and the retry budget of `[scheduling]`: their types,
+//! defaults and parsing, and the duration syntax every duration field of the config shares.
 
 use std::time::Duration;
+
+use super::ConfigError;
+use super::section::Section;
+
+/// The longest duration any configuration field accepts (ten years): with it, `Instant + d`
+/// cannot overflow, so no deadline built from the configuration can panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Shortest and longest retry budget window.
+pub const RETRY_BUDGET_WINDOW: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));
+
+/// Largest `retry_budget_min_per_second`.
+pub const MAX_RETRY_MIN_PER_SECOND: u32 = 1_000_000;
+
+/// Largest `retry_budget_percent` (ten retries per first attempt).
+pub const MAX_RETRY_PERCENT: f32 = 1000.0;
+
+/// Parses a humantime duration (`"10s"`, `"2m"`, `"1h 30m"`, `"250ms"`); zero, more than
+/// [`MAX_DURATION`] and anything that does not parse are errors (one line, for the field's
+/// message).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("duration {s:?} must be greater than zero")),
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "duration {s:?} is too large (at most {})",
+            humantime::format_duration(MAX_DURATION)
+        )),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "invalid duration {s:?} ({e}; e.g. \"10s\", \"600s\" or \"10m\")"
+        )),
+    }
+}
 
 /// How long and how much any one client, request or upstream may hold the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +75,38 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Reads a `[limits]` table (`s`); absent keys keep their defaults, unknown keys are
+    /// errors.
+    pub(super) fn read(s: &mut Section<'_>) -> Result<Self, ConfigError> {
+        let mut l = Self::default();
+        let durations = [
+            ("header_read_timeout", &mut l.header_read_timeout),
+            ("idle_timeout", &mut l.idle_timeout),
+            ("error_body_timeout", &mut l.error_body_timeout),
+            ("token_timeout", &mut l.token_timeout),
+            ("stream_idle_timeout", &mut l.stream_idle_timeout),
+            ("shutdown_timeout", &mut l.shutdown_timeout),
+        ];
+        for (key, slot) in durations {
+            if let Some(d) = s.duration(key)? {
+                *slot = d;
+            }
+        }
+        let sizes = [
+            ("max_connections", &mut l.max_connections),
+            ("max_buffered_bytes", &mut l.max_buffered_bytes),
+        ];
+        for (key, slot) in sizes {
+            if let Some(n) = s.integer_in(key, 1..=u64::MAX)? {
+                *slot = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+        }
+        s.finish()?;
+        Ok(l)
+    }
+}
+
 /// The retry budget (SPEC §4, tower's `TpsBudget`): retries are limited to `percent` % of
 /// first attempts over the last `window`, plus `min_per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +117,37 @@ pub struct RetryBudgetConfig {
     pub min_per_second: u32,
     /// Retries allowed per 100 first attempts (default 20).
     pub percent: f32,
+}
+
+impl RetryBudgetConfig {
+    /// Reads the `retry_budget_*` keys of the `[scheduling]` table (`s`, which the caller
+    /// finishes).
+    pub(super) fn read(s: &mut Section<'_>) -> Result<Self, ConfigError> {
+        let mut b = Self::default();
+        if let Some(window) = s.duration("retry_budget_window")? {
+            let (min, max) = RETRY_BUDGET_WINDOW;
+            if !(min..=max).contains(&window) {
+                return Err(ConfigError::new(
+                    "scheduling.retry_budget_window",
+                    format!(
+                        "must be from {} to {} (got {})",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max),
+                        humantime::format_duration(window)
+                    ),
+                ));
+            }
+            b.window = window;
+        }
+        let most = u64::from(MAX_RETRY_MIN_PER_SECOND);
+        if let Some(n) = s.integer_in("retry_budget_min_per_second", 0..=most)? {
+            b.min_per_second = u32::try_from(n).unwrap_or(MAX_RETRY_MIN_PER_SECOND);
+        }
+        if let Some(p) = s.number_in("retry_budget_percent", 0.0..=f64::from(MAX_RETRY_PERCENT))? {
+            b.percent = p as f32; // in range: the conversion only rounds
+        }
+        Ok(b)
+    }
 }
 
 impl Default for RetryBudgetConfig {

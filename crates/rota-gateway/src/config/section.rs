@@ -1,8 +1,12 @@
 //! Reading one TOML table, naming every field in errors and rejecting unknown keys.
 
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use toml::{Table, Value};
 
 use super::ConfigError;
+use super::limits::parse_duration;
 
 /// One TOML table being read, remembering the keys used so unknown ones are rejected.
 pub(super) struct Section<'a> {
@@ -55,6 +59,63 @@ impl<'a> Section<'a> {
                 ConfigError::new(self.field(key), format!("must not be negative (got {n})"))
             }),
             Some(v) => Err(self.wrong(key, "a non-negative integer", v)),
+        }
+    }
+
+    /// An integer within `range` (`must be from A to B`, or `must be at least A` when the
+    /// range has no upper end).
+    pub(super) fn integer_in(
+        &mut self,
+        key: &str,
+        range: RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
+        match self.integer(key)? {
+            Some(n) if !range.contains(&n) => {
+                let (min, max) = (range.start(), range.end());
+                let message = if *max == u64::MAX {
+                    format!("must be at least {min} (got {n})")
+                } else {
+                    format!("must be from {min} to {max} (got {n})")
+                };
+                Err(ConfigError::new(self.field(key), message))
+            }
+            n => Ok(n),
+        }
+    }
+
+    /// A finite number (integer or float) within `range`.
+    pub(super) fn number_in(
+        &mut self,
+        key: &str,
+        range: RangeInclusive<f64>,
+    ) -> Result<Option<f64>, ConfigError> {
+        let n = match self.get(key) {
+            None => return Ok(None),
+            // Integers beyond 2^53 lose precision here; they are far out of any range anyway.
+            Some(Value::Integer(n)) => *n as f64,
+            Some(Value::Float(x)) => *x,
+            Some(v) => return Err(self.wrong(key, "a number", v)),
+        };
+        if n.is_finite() && range.contains(&n) {
+            Ok(Some(n))
+        } else {
+            let message = format!(
+                "must be a number from {} to {} (got {n})",
+                range.start(),
+                range.end()
+            );
+            Err(ConfigError::new(self.field(key), message))
+        }
+    }
+
+    /// A duration string (`"10s"`, `"2m"`, `"1h 30m"`), greater than zero and not absurdly
+    /// large ([`parse_duration`]).
+    pub(super) fn duration(&mut self, key: &str) -> Result<Option<Duration>, ConfigError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(text) => parse_duration(&text)
+                .map(Some)
+                .map_err(|m| ConfigError::new(self.field(key), m)),
         }
     }
 
