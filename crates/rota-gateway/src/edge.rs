@@ -60,12 +60,28 @@ impl Route {
     }
 }
 
-/// Whether a Gemini path names a model and a supported method.
-fn gemini_path_ok(path: &str) -> bool {
-    matches!(
-        rota::core::Protocol::gemini_path_parts(path),
-        Some((model, "generateContent" | "streamGenerateContent")) if !model.contains('/')
-    )
+/// What is wrong with a Gemini path (`/v1beta/models/{model}:{method}`), if anything, as the
+/// status and message of the answer: a model segment that is not a plain model name
+/// ([`is_plain_model_name`]: empty, `..`, `/`, `%2f`, control characters, …) is a 400, a
+/// missing or unsupported method a 404. Either way the request never reaches the upstream.
+///
+/// [`is_plain_model_name`]: rota::core::mapping::is_plain_model_name
+fn gemini_path_problem(path: &str) -> Option<(StatusCode, &'static str)> {
+    const UNKNOWN: &str = "unknown Gemini method (expected /v1beta/models/{model}:generateContent or :streamGenerateContent)";
+    let Some((model, method)) = path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return Some((StatusCode::NOT_FOUND, UNKNOWN));
+    };
+    if !rota::core::mapping::is_plain_model_name(model) {
+        let msg = "the model in the path is not a plain model name (1 to 256 ASCII letters, digits and -._@+; no '/', '%', '..' or control characters)";
+        return Some((StatusCode::BAD_REQUEST, msg));
+    }
+    match method {
+        "generateContent" | "streamGenerateContent" => None,
+        _ => Some((StatusCode::NOT_FOUND, UNKNOWN)),
+    }
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -124,9 +140,10 @@ where
     // Before anything reads them: the client's hop-by-hop headers, and every header its
     // `Connection` names, go now, so none can later remove what rota sets (the credential).
     strip_hop_by_hop(&mut parts.headers);
-    if route == Route::Gemini && !gemini_path_ok(parts.uri.path()) {
-        let msg = "unknown Gemini method (expected /v1beta/models/{model}:generateContent or :streamGenerateContent)";
-        return finish(route, dialect.error(StatusCode::NOT_FOUND, msg));
+    if route == Route::Gemini
+        && let Some((status, msg)) = gemini_path_problem(parts.uri.path())
+    {
+        return finish(route, dialect.error(status, msg));
     }
     if !st.api_keys.is_empty() {
         let presented = presented_keys(&parts.headers, parts.uri.query());
@@ -339,10 +356,14 @@ mod tests {
 
     #[test]
     fn gemini_paths() {
-        assert!(gemini_path_ok("/v1beta/models/g:generateContent"));
-        assert!(gemini_path_ok("/v1beta/models/g:streamGenerateContent"));
-        assert!(!gemini_path_ok("/v1beta/models/g:countTokens"));
-        assert!(!gemini_path_ok("/v1beta/models/:generateContent"));
-        assert!(!gemini_path_ok("/v1beta/models/g"));
+        let status = |p: &str| gemini_path_problem(p).map(|(s, _)| s.as_u16());
+        assert_eq!(status("/v1beta/models/g:generateContent"), None);
+        assert_eq!(status("/v1beta/models/g-1.5@x:streamGenerateContent"), None);
+        assert_eq!(status("/v1beta/models/g:countTokens"), Some(404));
+        assert_eq!(status("/v1beta/models/g"), Some(404));
+        for bad in ["", "..", "..%2f..%2fadmin", "a/b", "a%00", "a\u{1}b", "a b"] {
+            let path = format!("/v1beta/models/{bad}:generateContent");
+            assert_eq!(status(&path), Some(400), "{path:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ mod config_errors;
 mod credentials;
 mod errors;
 mod oauth;
+mod paths;
 mod persistence;
 mod routing;
 mod shutdown;
