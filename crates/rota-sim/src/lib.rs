@@ -10,6 +10,15 @@
 //! credential that arrived, or `none`) and `x-sim-model` (the model received, or `none`).
 //! Requests without any credential use the script of the empty key `""`.
 //!
+//! Some behaviours are faults of the connection rather than HTTP answers — a reset before any
+//! byte ([`Behavior::Reset`]), a head then silence ([`Behavior::StallAfterHeaders`]), bytes that
+//! are not HTTP ([`Behavior::Garbage`]), a malformed chunked body ([`Behavior::BadChunking`]),
+//! no answer at all ([`Behavior::Hang`]); the token endpoint can stall too
+//! ([`Grant::StallAfterHeaders`]) or hand out an absurd `expires_in` ([`Grant::TokenRaw`]).
+//! They are written on the HTTP/1.1 socket itself, after the whole request was read and
+//! recorded; a connection left open by a fault is closed when the client goes away or the sim
+//! stops (the handle is dropped or shut down).
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use rota_sim::{Behavior, RateLimit, Sim};
@@ -34,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 mod errors;
+mod fault;
 mod log;
 mod oauth;
 mod script;
@@ -44,7 +54,6 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -53,6 +62,7 @@ pub use log::{LOG_CAPACITY, Recorded, TokenRequest};
 pub use script::{Behavior, Grant, RateLimit};
 pub use shapes::ANSWER_TEXT;
 
+use fault::{Conn, FaultListener};
 use server::Shared;
 
 /// Entry point: starts a simulated upstream server.
@@ -69,13 +79,10 @@ impl Sim {
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let listener = listener.tap_io(|tcp| {
-            // Streamed events should leave as soon as they are written.
-            let _ = tcp.set_nodelay(true);
-        });
-        let shared = Arc::new(Shared::default());
+        let listener = FaultListener::new(listener);
         let (stop, mut stopped) = watch::channel(false);
-        let app = server::router(Arc::clone(&shared));
+        let shared = Arc::new(Shared::new(stop.subscribe()));
+        let app = server::router(Arc::clone(&shared)).into_make_service_with_connect_info::<Conn>();
         tokio::spawn(async move {
             // Completes on `shutdown()` or when the last handle (and so the sender) is dropped.
             let signal = async move {
@@ -96,7 +103,8 @@ impl Sim {
 }
 
 /// A running simulated upstream. Cheap to clone; dropping the last clone, or calling
-/// [`shutdown`](Self::shutdown), stops the server (in-flight answers finish).
+/// [`shutdown`](Self::shutdown), stops the server (in-flight answers finish; connections held
+/// open by a fault are closed).
 #[derive(Clone)]
 pub struct SimHandle {
     inner: Arc<Inner>,
@@ -176,7 +184,9 @@ impl SimHandle {
         self.inner.shared.tokens.lock().snapshot()
     }
 
-    /// Stops accepting connections; in-flight answers finish. Idempotent.
+    /// Stops accepting connections; in-flight answers finish, connections held open by a
+    /// fault ([`Behavior::Hang`], [`Behavior::StallAfterHeaders`],
+    /// [`Grant::StallAfterHeaders`]) are closed. Idempotent.
     pub fn shutdown(&self) {
         self.inner.stop.send_replace(true);
     }

@@ -3,19 +3,24 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::{StatusCode, header};
+use http::{Extensions, StatusCode, header};
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::fault::Conn;
 use crate::log::TokenRequest;
 use crate::script::Grant;
-use crate::server::Shared;
+use crate::server::{Shared, stalled_json};
 
 /// Handles `POST /oauth/token`.
-pub(crate) async fn token(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
     let at = Instant::now();
     let mut refresh_token = None;
     let mut grant_type = None;
@@ -67,6 +72,32 @@ pub(crate) async fn token(State(shared): State<Arc<Shared>>, body: Bytes) -> Res
         Grant::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             oauth_error(status, "server_error", &format!("simulated {code}"))
+        }
+        Grant::TokenRaw {
+            access_token,
+            expires_in,
+        } => {
+            // The access token goes through serde (escaped); `expires_in` is pasted as is.
+            let token = json!(access_token);
+            let body = format!(
+                r#"{{"access_token":{token},"token_type":"Bearer","expires_in":{expires_in}}}"#
+            );
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Grant::StallAfterHeaders => {
+            let body = json!({
+                "access_token": format!("at-{refresh_token}-stalled"),
+                "token_type": "Bearer",
+                "expires_in": 3600,
+            })
+            .to_string();
+            let conn = extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
+            shared.take_over(conn, stalled_json(StatusCode::OK, body.as_bytes(), &[]))
         }
     }
 }

@@ -31,16 +31,58 @@ pub enum Behavior {
         /// Value of the `limit` header.
         limit: u64,
     },
+    /// Read the whole request, then reset the connection (`SO_LINGER` 0, a TCP RST) before any
+    /// response byte. Recorded with status `0`.
+    Reset,
+    /// Send the response head and the first part of the body, then nothing more: the
+    /// connection stays open until the client goes away or the sim stops.
+    ///
+    /// A `status` other than 200 (e.g. 429, 500) sends a JSON error head in the route's
+    /// dialect (`content-length` of the whole body) and its first half. A `200` sends the
+    /// route's normal answer: with `sse`, a chunked `text/event-stream` head and the first
+    /// event; without, a JSON head with the whole body's `content-length` and its first half.
+    /// `sse` is ignored for other statuses. A code outside `100..=999` is sent as `500`.
+    StallAfterHeaders {
+        /// The status line's code.
+        status: u16,
+        /// For a `200`: stream (`text/event-stream`) rather than a JSON body.
+        sse: bool,
+    },
+    /// Read the whole request, then answer with bytes that are not HTTP and close.
+    /// Recorded with status `0`.
+    Garbage,
+    /// A `200` head with `Transfer-Encoding: chunked`, then a chunk whose size line is not hex,
+    /// then close.
+    BadChunking,
+    /// Read the whole request and never answer: the connection stays open until the client
+    /// goes away or the sim stops. Recorded with status `0`.
+    Hang,
 }
 
 impl Behavior {
-    /// The HTTP status code this behaviour answers with (as scripted, before range checking).
+    /// The HTTP status code this behaviour answers with (as scripted, before range checking);
+    /// `0` for the faults that send no status line ([`Reset`](Self::Reset),
+    /// [`Garbage`](Self::Garbage), [`Hang`](Self::Hang)).
     pub fn status(&self) -> u16 {
         match self {
-            Self::Ok | Self::Slow(_) | Self::OkWithQuota { .. } => 200,
+            Self::Ok | Self::Slow(_) | Self::OkWithQuota { .. } | Self::BadChunking => 200,
             Self::RateLimit(_) => 429,
-            Self::Status(code) => *code,
+            Self::Status(code) | Self::StallAfterHeaders { status: code, .. } => *code,
+            Self::Reset | Self::Garbage | Self::Hang => 0,
         }
+    }
+
+    /// Whether this behaviour is a connection-level fault, written on the socket itself
+    /// rather than as a well-formed HTTP answer.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Reset
+                | Self::StallAfterHeaders { .. }
+                | Self::Garbage
+                | Self::BadChunking
+                | Self::Hang
+        )
     }
 }
 
@@ -140,6 +182,19 @@ pub enum Grant {
     InvalidGrant,
     /// Any other failure status, with a `{"error": "...", "error_description": "..."}` body.
     Status(u16),
+    /// `200` with `access_token` and `token_type` like [`Grant::Token`], and `expires_in` set to
+    /// the JSON text `expires_in` written verbatim, e.g. `1e19`, `18446744073709551615`, `-1`,
+    /// `1.5` or `"99999999999999999999999"` (a string). Nothing checks that it is valid JSON.
+    TokenRaw {
+        /// The access token handed out.
+        access_token: String,
+        /// The JSON text of the `expires_in` value.
+        expires_in: String,
+    },
+    /// Send a `200` JSON head (`content-length` of a whole token answer) and the first half of
+    /// the body, then nothing more: the connection stays open until the client goes away or
+    /// the sim stops.
+    StallAfterHeaders,
 }
 
 /// Per-key script: a default plus a FIFO of `(remaining uses, behaviour)`.

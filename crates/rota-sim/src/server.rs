@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -15,9 +15,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::errors::{rate_limit_body, status_body};
+use crate::fault::{self, Conn, End, Raw};
 use crate::log::{Bounded, Recorded, TokenRequest};
 use crate::oauth::{self, form_pairs};
 use crate::script::{Behavior, Grants, Scripts};
@@ -27,13 +29,45 @@ use crate::shapes::{Answer, Protocol};
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// State shared by the handlers and the [`SimHandle`](crate::SimHandle).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) scripts: Mutex<Scripts>,
     pub(crate) log: Mutex<Bounded<Recorded>>,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) tokens: Mutex<Bounded<TokenRequest>>,
     next_id: AtomicU64,
+    /// The handle's stop signal: true, or its sender dropped, ends every raw fault.
+    stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub(crate) fn new(stop: watch::Receiver<bool>) -> Self {
+        Self {
+            scripts: Mutex::default(),
+            log: Mutex::default(),
+            grants: Mutex::default(),
+            tokens: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            stop,
+        }
+    }
+
+    /// Serves `raw` on the request's connection instead of an HTTP answer. The response
+    /// returned is never written (hyper has lost the socket); it only ends the handler. Without
+    /// a connection slot (the router served without `ConnectInfo<Conn>`), answers a 500.
+    pub(crate) fn take_over(&self, conn: Option<&Conn>, raw: Raw) -> Response {
+        match conn.and_then(Conn::take) {
+            Some(tcp) => {
+                fault::spawn(tcp, raw, self.stop.clone());
+                Response::new(Body::empty())
+            }
+            None => json_error(
+                Protocol::Gemini,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rota-sim: this connection cannot serve a raw fault",
+            ),
+        }
+    }
 }
 
 /// All routes of the sim on one router.
@@ -174,6 +208,10 @@ async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request
     };
     let status =
         StatusCode::from_u16(behavior.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let recorded_status = match (&behavior, &parsed) {
+        (Behavior::Reset | Behavior::Garbage | Behavior::Hang, Ok(_)) => 0,
+        _ => status.as_u16(),
+    };
 
     let key_header = header_or_none(key.as_deref());
     let model_header = header_or_none(model.as_deref());
@@ -191,8 +229,21 @@ async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request
         model,
         body,
         at,
-        status: status.as_u16(),
+        status: recorded_status,
     });
+
+    if parsed.is_ok() && behavior.is_fault() {
+        let conn = parts.extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
+        let raw = raw_fault(
+            &behavior,
+            &answer,
+            protocol,
+            status,
+            &key_header,
+            &model_header,
+        );
+        return shared.take_over(conn, raw);
+    }
 
     let mut response = match (&behavior, parsed) {
         (_, Err(message)) => json_error(protocol, StatusCode::BAD_REQUEST, &message),
@@ -213,6 +264,15 @@ async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request
             ok(&answer, protocol, stream)
         }
         (Behavior::Ok | Behavior::OkWithQuota { .. }, Ok(_)) => ok(&answer, protocol, stream),
+        // Served above, on the socket itself; only reached without a connection slot.
+        (
+            Behavior::Reset
+            | Behavior::StallAfterHeaders { .. }
+            | Behavior::Garbage
+            | Behavior::BadChunking
+            | Behavior::Hang,
+            Ok(_),
+        ) => json_error(protocol, StatusCode::INTERNAL_SERVER_ERROR, "unreachable"),
     };
     let headers = response.headers_mut();
     if let Behavior::OkWithQuota { remaining, limit } = behavior {
@@ -235,6 +295,100 @@ async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request
     headers.insert(HeaderName::from_static("x-sim-key"), key_header);
     headers.insert(HeaderName::from_static("x-sim-model"), model_header);
     response
+}
+
+/// Bytes a hyper client takes for neither a status line nor anything else HTTP.
+const GARBAGE: &[u8] = b"\x00\x13\x37 this is not HTTP \xff\xfe\r\n\r\n";
+
+/// The bytes and the ending of a connection-level fault.
+fn raw_fault(
+    behavior: &Behavior,
+    answer: &Answer,
+    protocol: Protocol,
+    status: StatusCode,
+    key: &HeaderValue,
+    model: &HeaderValue,
+) -> Raw {
+    let sim_headers = [
+        ("x-sim-key", key.as_bytes()),
+        ("x-sim-model", model.as_bytes()),
+    ];
+    match behavior {
+        Behavior::Reset => Raw {
+            bytes: Vec::new(),
+            end: End::Reset,
+        },
+        Behavior::Garbage => Raw {
+            bytes: GARBAGE.to_vec(),
+            end: End::Close,
+        },
+        Behavior::BadChunking => {
+            let mut bytes = fault::head(
+                StatusCode::OK,
+                &[
+                    ("content-type", b"application/json"),
+                    ("transfer-encoding", b"chunked"),
+                    sim_headers[0],
+                    sim_headers[1],
+                ],
+            );
+            // Not a hex size line: the body is malformed from its first chunk.
+            bytes.extend_from_slice(b"zz\r\n{\"id\":\r\n");
+            Raw {
+                bytes,
+                end: End::Close,
+            }
+        }
+        Behavior::StallAfterHeaders { sse: true, .. } if status == StatusCode::OK => {
+            let mut bytes = fault::head(
+                status,
+                &[
+                    ("content-type", b"text/event-stream"),
+                    ("cache-control", b"no-cache"),
+                    ("transfer-encoding", b"chunked"),
+                    sim_headers[0],
+                    sim_headers[1],
+                ],
+            );
+            if let Some(first) = answer.stream(protocol).first() {
+                bytes.extend_from_slice(&fault::chunk(first));
+            }
+            Raw {
+                bytes,
+                end: End::Hold,
+            }
+        }
+        Behavior::StallAfterHeaders { .. } => {
+            let body = if status == StatusCode::OK {
+                answer.body(protocol)
+            } else {
+                let code = status.as_u16();
+                status_body(protocol, code, &format!("simulated {code}, stalled"))
+            };
+            stalled_json(status, body.as_bytes(), &sim_headers)
+        }
+        // A silent connection.
+        _ => Raw {
+            bytes: Vec::new(),
+            end: End::Hold,
+        },
+    }
+}
+
+/// A JSON head announcing all of `body`, then its first half, then nothing.
+pub(crate) fn stalled_json(status: StatusCode, body: &[u8], extra: &[(&str, &[u8])]) -> Raw {
+    let length = body.len().to_string();
+    let mut headers = vec![
+        ("content-type", &b"application/json"[..]),
+        ("content-length", length.as_bytes()),
+    ];
+    headers.extend_from_slice(extra);
+    let mut bytes = fault::head(status, &headers);
+    bytes.extend_from_slice(body.get(..body.len() / 2).unwrap_or_default());
+    Raw {
+        bytes,
+        end: End::Hold,
+    }
 }
 
 /// A successful answer, whole or streamed.
