@@ -1,4 +1,9 @@
 //! The admin API (`/admin/*`, `Authorization: Bearer <admin_token>`).
+//!
+//! Enable, disable and `PUT /admin/scheduling` are persisted before they are acknowledged
+//! ([`StateStore::commit`](crate::state::StateStore::commit)): when the state cannot be
+//! written the answer is a 500 naming the cause, and nothing changed. Clearing cooldowns,
+//! the fixed account and clearing bindings are runtime only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +21,9 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
+use crate::config::MAX_DURATION;
 use crate::dialect::json_response;
+use crate::state::{Change, CommitError, SettingsPatch};
 
 /// The admin routes (state still to be supplied).
 pub fn router() -> Router<Arc<AppState>> {
@@ -34,6 +41,7 @@ fn error(status: StatusCode, message: &str) -> Response {
     let kind = match status {
         StatusCode::UNAUTHORIZED => "authentication_error",
         StatusCode::NOT_FOUND => "not_found_error",
+        s if s.is_server_error() => "server_error",
         _ => "invalid_request_error",
     };
     json_response(
@@ -96,6 +104,24 @@ fn unknown(email: &str) -> Response {
     error(StatusCode::NOT_FOUND, &format!("unknown account {email:?}"))
 }
 
+/// Persists `change`, then makes it ([`StateStore::commit`](crate::state::StateStore::commit));
+/// the refusal on an error: 404 for an unknown account, 500 naming the cause when the state
+/// cannot be written.
+async fn commit(st: &AppState, change: Change) -> Result<(), Response> {
+    let email = match &change {
+        Change::Enable { email } | Change::Disable { email, .. } => email.clone(),
+        _ => String::new(),
+    };
+    match st.store.commit(&st.pool, change).await {
+        Ok(()) => Ok(()),
+        Err(CommitError::UnknownAccount) => Err(unknown(&email)),
+        Err(e) => {
+            tracing::error!(error = %e, "admin change refused: the state could not be saved");
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+        }
+    }
+}
+
 async fn accounts(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Some(r) = denied(&st, &headers) {
         return r;
@@ -117,11 +143,13 @@ async fn enable(
     if let Some(r) = denied(&st, &headers) {
         return r;
     }
-    if st.pool.enable(&email).is_err() {
-        return unknown(&email);
+    let change = Change::Enable {
+        email: email.clone(),
+    };
+    if let Err(refused) = commit(&st, change).await {
+        return refused;
     }
     tracing::info!(account = %email, "account enabled by admin");
-    st.store.save(&st.pool).await;
     one_account(&st.pool, &email)
 }
 
@@ -154,11 +182,14 @@ async fn disable(
     let reason = reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "disabled by admin".to_owned());
-    if st.pool.disable(&email, reason).is_err() {
-        return unknown(&email);
+    let change = Change::Disable {
+        email: email.clone(),
+        reason,
+    };
+    if let Err(refused) = commit(&st, change).await {
+        return refused;
     }
     tracing::info!(account = %email, "account disabled by admin");
-    st.store.save(&st.pool).await;
     one_account(&st.pool, &email)
 }
 
@@ -191,33 +222,37 @@ async fn get_scheduling(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
     json_response(StatusCode::OK, &settings_json(st.pool.settings()))
 }
 
-/// Applies a partial settings update; `Err` is a 400 message.
-fn update_settings(mut s: Settings, body: &[u8]) -> Result<Settings, String> {
+/// Reads a partial settings update; `Err` is a 400 message.
+fn settings_patch(body: &[u8]) -> Result<SettingsPatch, String> {
     let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
         return Err(
             "body must be a JSON object with mode, max_wait_seconds and/or window_seconds".into(),
         );
     };
+    let mut patch = SettingsPatch::default();
     for (k, v) in &o {
         match k.as_str() {
             "mode" => {
                 let m = v.as_str().ok_or("mode must be a string")?;
-                s.mode = m.parse::<Mode>().map_err(|e| format!("mode: {e}"))?;
+                patch.mode = Some(m.parse::<Mode>().map_err(|e| format!("mode: {e}"))?);
             }
             "max_wait_seconds" | "window_seconds" => {
+                let most = MAX_DURATION.as_secs();
                 let n = v
                     .as_u64()
-                    .ok_or_else(|| format!("{k} must be a non-negative integer"))?;
+                    .filter(|n| *n <= most)
+                    .ok_or_else(|| format!("{k} must be an integer from 0 to {most}"))?;
+                let d = Some(Duration::from_secs(n));
                 if k == "max_wait_seconds" {
-                    s.max_wait = Duration::from_secs(n);
+                    patch.max_wait = d;
                 } else {
-                    s.window = Duration::from_secs(n);
+                    patch.window = d;
                 }
             }
             other => return Err(format!("unknown field {other:?}")),
         }
     }
-    Ok(s)
+    Ok(patch)
 }
 
 async fn put_scheduling(
@@ -228,14 +263,16 @@ async fn put_scheduling(
     if let Some(r) = denied(&st, &headers) {
         return r;
     }
-    let settings = match update_settings(st.pool.settings(), &body) {
-        Ok(s) => s,
+    let patch = match settings_patch(&body) {
+        Ok(p) => p,
         Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
     };
-    st.pool.set_settings(settings);
+    if let Err(refused) = commit(&st, Change::Scheduling(patch)).await {
+        return refused;
+    }
+    let settings = st.pool.settings();
     tracing::info!(mode = %settings.mode, max_wait = ?settings.max_wait, window = ?settings.window, "scheduling changed by admin");
-    st.store.save(&st.pool).await;
-    json_response(StatusCode::OK, &settings_json(st.pool.settings()))
+    json_response(StatusCode::OK, &settings_json(settings))
 }
 
 async fn get_fixed(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -286,12 +323,19 @@ mod tests {
     #[test]
     fn partial_settings() {
         let s = Settings::default();
-        let s2 = update_settings(s, br#"{"mode":"CacheFirst"}"#).expect("ok");
+        let s2 = settings_patch(br#"{"mode":"CacheFirst"}"#)
+            .expect("ok")
+            .apply(s);
         assert_eq!(s2.mode, Mode::CacheFirst);
         assert_eq!(s2.window, s.window);
-        assert!(update_settings(s, br#"{"mode":"Fast"}"#).is_err());
-        assert!(update_settings(s, br#"{"window_seconds":-1}"#).is_err());
-        assert!(update_settings(s, br#"{"window_seconds":1.5}"#).is_err());
-        assert!(update_settings(s, b"nope").is_err());
+        let p = settings_patch(br#"{"max_wait_seconds":315360000}"#).expect("ten years");
+        assert_eq!(p.max_wait, Some(MAX_DURATION));
+        assert_eq!(p.mode, None);
+        assert!(settings_patch(br#"{"mode":"Fast"}"#).is_err());
+        assert!(settings_patch(br#"{"window_seconds":-1}"#).is_err());
+        assert!(settings_patch(br#"{"window_seconds":1.5}"#).is_err());
+        assert!(settings_patch(br#"{"window_seconds":315360001}"#).is_err());
+        assert!(settings_patch(br#"{"max_wait_seconds":18446744073709551615}"#).is_err());
+        assert!(settings_patch(b"nope").is_err());
     }
 }

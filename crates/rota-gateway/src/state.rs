@@ -2,9 +2,12 @@
 //!
 //! Saves are atomic (temp file in the same directory, fsync, rename over, fsync the directory)
 //! and serialised by a mutex, and each save snapshots the pool *inside* that mutex, so the
-//! last save always writes the latest state.
+//! last save always writes the latest state. An admin change is [committed](StateStore::commit):
+//! written first, applied to the pool only once the write succeeded. Temp files that a crash
+//! left behind are removed when the store is opened.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +83,77 @@ impl PersistedState {
     }
 }
 
+/// A partial update of the scheduling settings: the fields that are `Some` are set, the others
+/// keep their current values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    /// The new mode.
+    pub mode: Option<Mode>,
+    /// The new CacheFirst longest wait.
+    pub max_wait: Option<Duration>,
+    /// The new last-used window.
+    pub window: Option<Duration>,
+}
+
+impl SettingsPatch {
+    /// `current` with this patch's fields set.
+    pub fn apply(self, current: Settings) -> Settings {
+        Settings {
+            mode: self.mode.unwrap_or(current.mode),
+            max_wait: self.max_wait.unwrap_or(current.max_wait),
+            window: self.window.unwrap_or(current.window),
+        }
+    }
+}
+
+/// A persisted admin change ([`StateStore::commit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Enable the account with this email.
+    Enable {
+        /// The account.
+        email: String,
+    },
+    /// Disable the account with this email, for this reason.
+    Disable {
+        /// The account.
+        email: String,
+        /// Why (shown by the admin API, kept across restarts).
+        reason: String,
+    },
+    /// Change some of the scheduling settings.
+    Scheduling(SettingsPatch),
+}
+
+/// Why a [`Change`] was not made. Either way the pool is as it was.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The change names an account that is not configured.
+    UnknownAccount,
+    /// The new state could not be written (the message names the file and the cause).
+    Persist(io::Error),
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownAccount => f.write_str("unknown account"),
+            Self::Persist(e) => write!(f, "cannot persist the change: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CommitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::UnknownAccount => None,
+            Self::Persist(e) => Some(e),
+        }
+    }
+}
+
 /// The state directory and its file.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -88,9 +162,10 @@ pub struct StateStore {
 }
 
 impl StateStore {
-    /// Uses `dir` (created if missing).
+    /// Uses `dir` (created if missing), removing the temp files of saves a crash interrupted.
     pub fn open(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        remove_stale_temp_files(dir);
         Ok(Self {
             dir: dir.to_owned(),
             lock: Arc::new(Mutex::new(())),
@@ -165,6 +240,60 @@ impl StateStore {
         write_atomic(&self.dir, STATE_FILE, &json)
     }
 
+    /// Makes an admin change: inside the save lock, writes the pool's current state with
+    /// `change` made, then — only once that write succeeded — makes the change in the pool.
+    /// On an error nothing changed, in the file or in the pool. Holding the lock throughout
+    /// serialises changes and saves, so none is lost. Blocking I/O (see
+    /// [`commit`](Self::commit)).
+    pub fn commit_blocking(&self, pool: &Pool, change: &Change) -> Result<(), CommitError> {
+        let _guard = self.lock.lock();
+        let mut state = PersistedState::of(pool);
+        let known = |email: &str| {
+            pool.account_id(email)
+                .map(|_| ())
+                .map_err(|_| CommitError::UnknownAccount)
+        };
+        let mut settings = pool.settings();
+        match change {
+            Change::Enable { email } => {
+                known(email)?;
+                state.disabled.remove(email);
+            }
+            Change::Disable { email, reason } => {
+                known(email)?;
+                state.disabled.insert(email.clone(), reason.clone());
+            }
+            Change::Scheduling(patch) => {
+                settings = patch.apply(settings);
+                state.scheduling = Some(SchedulingState::from_settings(settings));
+            }
+        }
+        let json = serde_json::to_vec_pretty(&state).map_err(io::Error::other);
+        json.and_then(|json| write_atomic(&self.dir, STATE_FILE, &json))
+            .map_err(|e| {
+                let e = io::Error::new(e.kind(), format!("{}: {e}", self.path().display()));
+                CommitError::Persist(e)
+            })?;
+        let applied = match change {
+            Change::Enable { email } => pool.enable(email),
+            Change::Disable { email, reason } => pool.disable(email, reason.clone()),
+            Change::Scheduling(_) => {
+                pool.set_settings(settings);
+                Ok(())
+            }
+        };
+        // Checked above, and accounts are never removed.
+        applied.map_err(|_| CommitError::UnknownAccount)
+    }
+
+    /// [`commit_blocking`](Self::commit_blocking) on the blocking pool.
+    pub async fn commit(&self, pool: &Pool, change: Change) -> Result<(), CommitError> {
+        let (store, pool) = (self.clone(), pool.clone());
+        tokio::task::spawn_blocking(move || store.commit_blocking(&pool, &change))
+            .await
+            .unwrap_or_else(|e| Err(CommitError::Persist(io::Error::other(e))))
+    }
+
     /// Writes the pool's current state on the blocking pool; logs failures.
     pub async fn save(&self, pool: &Pool) {
         let (store, pool) = (self.clone(), pool.clone());
@@ -175,6 +304,38 @@ impl StateStore {
                 tracing::error!(error = %e, file = %self.path().display(), "saving state failed")
             }
             Err(e) => tracing::error!(error = %e, "saving state failed"),
+        }
+    }
+}
+
+/// The prefix of [`write_atomic`]'s temp files for the state file.
+fn temp_prefix() -> String {
+    format!(".{STATE_FILE}.tmp-")
+}
+
+/// Removes the temp files that saves interrupted by a crash (kill -9, power loss) left in
+/// `dir`: no save is running yet, so none is in use. Failures are logged, never fatal.
+fn remove_stale_temp_files(dir: &Path) {
+    let prefix = temp_prefix();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot list the state directory for stale temp files");
+            return;
+        }
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "removed a temp file left by an interrupted save")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a stale temp file")
+            }
         }
     }
 }
@@ -210,6 +371,94 @@ mod tests {
             .account(AccountSpec::api_key("a@x", Tier::Pro, "k"))
             .build()
             .expect("pool")
+    }
+
+    #[test]
+    fn a_commit_is_written_then_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(dir.path()).expect("open");
+        let p = pool();
+        let off = Change::Disable {
+            email: "a@x".into(),
+            reason: "r".into(),
+        };
+        store.commit_blocking(&p, &off).expect("commit");
+        let id = p.account_id("a@x").expect("known");
+        assert_eq!(p.scheduler().disabled_reason(id).as_deref(), Some("r"));
+        assert_eq!(store.load(), Some(PersistedState::of(&p)));
+        let patch = SettingsPatch {
+            mode: Some(Mode::CacheFirst),
+            ..SettingsPatch::default()
+        };
+        store
+            .commit_blocking(&p, &Change::Scheduling(patch))
+            .expect("commit");
+        assert_eq!(p.settings().mode, Mode::CacheFirst);
+        assert_eq!(p.settings().window, Settings::default().window);
+        let enable = Change::Enable {
+            email: "a@x".into(),
+        };
+        store.commit_blocking(&p, &enable).expect("commit");
+        assert_eq!(store.load(), Some(PersistedState::of(&p)));
+        assert!(store.load().is_some_and(|s| s.disabled.is_empty()));
+        let ghost = Change::Enable {
+            email: "ghost@x".into(),
+        };
+        assert!(matches!(
+            store.commit_blocking(&p, &ghost),
+            Err(CommitError::UnknownAccount)
+        ));
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(dir.path()).expect("open");
+        let p = pool();
+        // A directory where the temp file goes: the write fails (even as root).
+        let tmp = dir
+            .path()
+            .join(format!("{}{}", temp_prefix(), std::process::id()));
+        fs::create_dir(&tmp).expect("mkdir");
+        let off = Change::Disable {
+            email: "a@x".into(),
+            reason: "r".into(),
+        };
+        let e = store.commit_blocking(&p, &off).expect_err("cannot write");
+        let msg = e.to_string();
+        assert!(msg.starts_with("cannot persist the change: "), "{msg}");
+        assert!(msg.contains("state.json"), "{msg}");
+        let id = p.account_id("a@x").expect("known");
+        assert_eq!(p.scheduler().disabled_reason(id), None);
+        let patch = SettingsPatch {
+            window: Some(Duration::from_secs(5)),
+            ..SettingsPatch::default()
+        };
+        assert!(
+            store
+                .commit_blocking(&p, &Change::Scheduling(patch))
+                .is_err()
+        );
+        assert_eq!(p.settings(), Settings::default());
+        assert_eq!(store.load(), None);
+    }
+
+    #[test]
+    fn open_removes_stale_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for pid in ["1", "4242", "999999"] {
+            fs::write(dir.path().join(format!(".state.json.tmp-{pid}")), b"{").expect("write");
+        }
+        fs::write(dir.path().join("keep.txt"), b"x").expect("write");
+        let store = StateStore::open(dir.path()).expect("open");
+        let left: Vec<String> = fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["keep.txt".to_owned()]);
+        store.save_blocking(&pool()).expect("save");
+        assert!(store.load().is_some());
     }
 
     #[test]
