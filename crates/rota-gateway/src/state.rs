@@ -19,6 +19,8 @@ use rota::Pool;
 use rota::core::{Mode, Settings};
 use serde::{Deserialize, Serialize};
 
+use crate::config::MAX_DURATION;
+
 /// The state file's name inside `state_dir`.
 pub const STATE_FILE: &str = "state.json";
 
@@ -80,6 +82,29 @@ impl PersistedState {
             disabled,
             scheduling: Some(SchedulingState::from_settings(pool.settings())),
         }
+    }
+
+    /// Parses a state file's bytes and checks its version (only 1 is supported) and that its
+    /// scheduling seconds are at most [`MAX_DURATION`], as the configuration and the admin API
+    /// require; the error says why the file cannot be used. Pure: [`StateStore::load`] reads
+    /// the file and moves it aside on an error.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let s = serde_json::from_slice::<Self>(bytes).map_err(|e| e.to_string())?;
+        if s.version != 1 {
+            return Err(format!("unsupported version {}", s.version));
+        }
+        if let Some(sched) = &s.scheduling {
+            let most = MAX_DURATION.as_secs();
+            for (field, secs) in [
+                ("max_wait_seconds", sched.max_wait_seconds),
+                ("window_seconds", sched.window_seconds),
+            ] {
+                if secs > most {
+                    return Err(format!("scheduling.{field} {secs} is over {most}"));
+                }
+            }
+        }
+        Ok(s)
     }
 }
 
@@ -189,14 +214,10 @@ impl StateStore {
                 return None;
             }
         };
-        match serde_json::from_slice::<PersistedState>(&bytes) {
-            Ok(s) if s.version == 1 => Some(s),
-            Ok(s) => {
-                self.set_aside(&path, &format!("unsupported version {}", s.version));
-                None
-            }
-            Err(e) => {
-                self.set_aside(&path, &e.to_string());
+        match PersistedState::from_json(&bytes) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                self.set_aside(&path, &why);
                 None
             }
         }
@@ -486,5 +507,32 @@ mod tests {
                     .starts_with("state.json.corrupt-")
             });
         assert!(aside);
+    }
+
+    /// Found by `fuzz/fuzz_targets/state.rs`: a state file's seconds were taken as they were, so
+    /// `max_wait` could be `u64::MAX` seconds and `Instant::now() + max_wait` overflow.
+    #[test]
+    fn scheduling_seconds_over_ten_years_are_corrupt() {
+        let at_most = format!(
+            r#"{{"version":1,"scheduling":{{"mode":"Balance","max_wait_seconds":{0},"window_seconds":{0}}}}}"#,
+            MAX_DURATION.as_secs()
+        );
+        let settings = PersistedState::from_json(at_most.as_bytes())
+            .expect("ten years is accepted")
+            .scheduling
+            .and_then(|s| s.to_settings())
+            .expect("settings");
+        assert_eq!(settings.max_wait, MAX_DURATION);
+        let over = MAX_DURATION.as_secs() + 1;
+        for (field, wait, window) in [
+            ("max_wait_seconds", u64::MAX, 1),
+            ("window_seconds", 1, over),
+        ] {
+            let json = format!(
+                r#"{{"version":1,"scheduling":{{"mode":"Balance","max_wait_seconds":{wait},"window_seconds":{window}}}}}"#
+            );
+            let why = PersistedState::from_json(json.as_bytes()).expect_err(field);
+            assert!(why.starts_with(&format!("scheduling.{field} ")), "{why}");
+        }
     }
 }
