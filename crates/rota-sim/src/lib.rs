@@ -147,6 +147,19 @@ impl SimHandle {
         self.inner.shared.scripts.lock().push(key, n, behavior);
     }
 
+    /// Every request whose body contains `marker` (bytes, e.g. a word of its first message)
+    /// gets `behavior` from now on, whatever its credential and before the credential's own
+    /// script, of which it consumes nothing: an answer the request itself causes on every
+    /// account. The first marker scripted that matches wins; scripting a marker again
+    /// replaces its behaviour.
+    pub fn script_body(&self, marker: &str, behavior: Behavior) {
+        self.inner
+            .shared
+            .scripts
+            .lock()
+            .set_body(marker.as_bytes(), behavior);
+    }
+
     /// Every request received on the API routes, in arrival order (the last
     /// [`LOG_CAPACITY`] are kept).
     pub fn requests(&self) -> Vec<Recorded> {

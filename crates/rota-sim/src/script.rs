@@ -204,10 +204,12 @@ struct KeyScript {
     queue: VecDeque<(usize, Behavior)>,
 }
 
-/// All scripted behaviours, keyed by credential.
+/// All scripted behaviours, keyed by credential, plus the body markers that override them.
 #[derive(Debug, Default)]
 pub(crate) struct Scripts {
     keys: HashMap<String, KeyScript>,
+    /// `(marker, behaviour)` in the order they were first scripted.
+    bodies: Vec<(Vec<u8>, Behavior)>,
 }
 
 impl Scripts {
@@ -225,6 +227,28 @@ impl Scripts {
         }
         let script = self.keys.entry(key.to_owned()).or_default();
         script.queue.push_back((n, behavior));
+    }
+
+    /// Requests whose body contains `marker` get `behavior` from now on, whatever their key
+    /// (scripting the same marker again replaces its behaviour; an empty marker matches every
+    /// body).
+    pub(crate) fn set_body(&mut self, marker: &[u8], behavior: Behavior) {
+        match self.bodies.iter_mut().find(|(m, _)| m == marker) {
+            Some((_, slot)) => *slot = behavior,
+            None => self.bodies.push((marker.to_vec(), behavior)),
+        }
+    }
+
+    /// The behaviour for a request with `key` and `body`: the first body marker found in the
+    /// body (consuming nothing), else [`take`](Self::take).
+    pub(crate) fn take_for(&mut self, key: &str, body: &[u8]) -> Behavior {
+        let marked = self.bodies.iter().find(|(marker, _)| {
+            marker.is_empty() || body.windows(marker.len()).any(|w| w == marker.as_slice())
+        });
+        match marked {
+            Some((_, behavior)) => behavior.clone(),
+            None => self.take(key),
+        }
     }
 
     /// The behaviour for the next request with `key`, consuming one queued use if any.
@@ -303,6 +327,22 @@ mod tests {
         s.push("k", 3, Behavior::Status(429));
         s.set_default("k", Behavior::Ok);
         assert_eq!(s.take("k"), Behavior::Ok);
+    }
+
+    #[test]
+    fn body_markers_win_and_consume_nothing() {
+        let mut s = Scripts::default();
+        s.push("k", 1, Behavior::Status(429));
+        s.set_body(b"POISON", Behavior::Status(500));
+        assert_eq!(
+            s.take_for("k", b"{\"x\":\"POISON\"}"),
+            Behavior::Status(500)
+        );
+        assert_eq!(s.take_for("k", b"{}"), Behavior::Status(429));
+        assert_eq!(s.take_for("k", b"{}"), Behavior::Ok);
+        s.set_body(b"POISON", Behavior::Hang);
+        assert_eq!(s.take_for("other", b"POISON"), Behavior::Hang);
+        assert_eq!(s.take_for("other", b"POISO"), Behavior::Ok);
     }
 
     #[test]

@@ -203,7 +203,10 @@ async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request
     };
     // Bad requests do not consume scripted behaviours.
     let behavior = match &parsed {
-        Ok(_) => shared.scripts.lock().take(key.as_deref().unwrap_or("")),
+        Ok(_) => shared
+            .scripts
+            .lock()
+            .take_for(key.as_deref().unwrap_or(""), &body),
         Err(_) => Behavior::Status(400),
     };
     let status =

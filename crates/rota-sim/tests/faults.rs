@@ -387,3 +387,22 @@ async fn token_endpoint_hands_out_absurd_lifetimes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_body_marker_fails_every_key() {
+    let sim = Sim::start().await.expect("start");
+    sim.script_body("POISON-PILL", Behavior::Status(500));
+    sim.script_next("k1", 1, Behavior::Status(429));
+    let poisoned = r#"{"model":"m","messages":[{"role":"user","content":"a POISON-PILL"}]}"#;
+    for key in ["k1", "k2", "k3"] {
+        let res = send(&client(), chat(&sim, key, poisoned))
+            .await
+            .expect("500");
+        assert_eq!(res.status(), 500, "{key}");
+    }
+    // k1's queued 429 was not consumed by the marked request.
+    let res = send(&client(), chat(&sim, "k1", CHAT)).await.expect("429");
+    assert_eq!(res.status(), 429);
+    let res = send(&client(), chat(&sim, "k2", CHAT)).await.expect("200");
+    assert_eq!(res.status(), 200);
+}
