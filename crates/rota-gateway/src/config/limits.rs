@@ -27,8 +27,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d.is_zero() => Err(format!("duration {s:?} must be greater than zero")),
         Ok(d) if d > MAX_DURATION => Err(format!(
-            "duration {s:?} is too large (at most {})",
-            humantime::format_duration(MAX_DURATION)
+            "duration {s:?} is too large (at most {} days, ten years)",
+            MAX_DURATION.as_secs() / 86_400
         )),
         Ok(d) => Ok(d),
         Err(e) => Err(format!(

@@ -7,7 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 
-const BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hello Gemini, a path test"}]}]}"#;
+const BODY: &str =
+    r#"{"contents":[{"role":"user","parts":[{"text":"Hello Gemini, a path test"}]}]}"#;
 
 /// Sends `path` byte for byte (no client-side URI checks) and returns the answer's status.
 async fn raw_status(base: &str, path: &[u8]) -> u16 {
@@ -52,8 +53,14 @@ async fn a_model_segment_that_is_not_a_plain_name_is_400_and_never_forwarded() {
         let res = env.send(Method::POST, path, &[], BODY).await;
         assert_eq!(res.status, 400, "{path}: {:?}", res.body);
         let body = res.json();
-        assert_eq!(body["error"]["code"], 400, "Gemini dialect for {path}: {body}");
-        assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{path}: {body}");
+        assert_eq!(
+            body["error"]["code"], 400,
+            "Gemini dialect for {path}: {body}"
+        );
+        assert_eq!(
+            body["error"]["status"], "INVALID_ARGUMENT",
+            "{path}: {body}"
+        );
         let msg = body["error"]["message"].as_str().unwrap_or("");
         assert!(msg.contains("not a plain model name"), "{path}: {msg}");
     }
