@@ -9,6 +9,7 @@ mod config_errors;
 mod crash;
 mod credentials;
 mod errors;
+mod faults;
 mod oauth;
 mod paths;
 mod persistence;
