@@ -27,7 +27,11 @@ pub fn arg(flag: &str) -> Option<String> {
 /// that `make` builds on it (e.g. over its own upstream client): the main thread accepts and
 /// hands connections round the workers — the gateway's serving model, so that the baseline
 /// is not handicapped by a serving model the gateway does not use. Forever.
-pub fn serve_on_workers<M, F, Fut, B>(addr: SocketAddr, workers: usize, make: M) -> std::io::Result<()>
+pub fn serve_on_workers<M, F, Fut, B>(
+    addr: SocketAddr,
+    workers: usize,
+    make: M,
+) -> std::io::Result<()>
 where
     M: Fn() -> F,
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,

@@ -28,7 +28,10 @@ use rota::BoxError;
 use tokio::time::Timeout;
 use tower::Service;
 
-use crate::idle::IdleTimeout;
+use crate::idle::{IdleTimeout, StreamStalled};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use tokio::time::Sleep;
 
 /// The pooled HTTP(S) client used for upstream requests and token refreshes.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -147,7 +150,7 @@ impl Forward {
 }
 
 impl Service<Request<Bytes>> for Forward {
-    type Response = Response<IdleTimeout<hyper::body::Incoming>>;
+    type Response = Response<IdleTimeout<Incoming>>;
     type Error = BoxError;
     type Future = ResponseFuture;
 
@@ -195,6 +198,16 @@ pin_project! {
             sent: Timeout<hyper_util::client::legacy::ResponseFuture>,
             forward: Forward,
         },
+        /// Reading the answer's first frame (at most the stream idle timeout) before handing
+        /// the answer on: a body that fails at once is a failed attempt, not a response the
+        /// client would get without a head.
+        Priming {
+            parts: Option<http::response::Parts>,
+            body: Option<Incoming>,
+            #[pin]
+            deadline: Option<Sleep>,
+            idle: Duration,
+        },
     }
 }
 
@@ -203,33 +216,84 @@ impl std::fmt::Debug for ResponseFuture {
         f.write_str(match self {
             Self::Failed { .. } => "ResponseFuture::Failed",
             Self::Sending { .. } => "ResponseFuture::Sending",
+            Self::Priming { .. } => "ResponseFuture::Priming",
         })
     }
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<IdleTimeout<hyper::body::Incoming>>, BoxError>;
+    type Output = Result<Response<IdleTimeout<Incoming>>, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (sent, forward) = match self.project() {
-            ResponseFutureProj::Failed { err } => {
-                let err = err.take().expect("ResponseFuture polled after completion");
-                return Poll::Ready(Err(err));
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                ResponseFutureProj::Failed { err } => {
+                    let err = err.take().expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Err(err));
+                }
+                ResponseFutureProj::Sending { sent, forward } => {
+                    let inner = &forward.inner;
+                    let res = match ready!(sent.poll(cx)) {
+                        Ok(Ok(res)) => res,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "upstream request failed");
+                            return Poll::Ready(Err(Box::new(e)));
+                        }
+                        Err(_) => {
+                            tracing::warn!(timeout = ?inner.timeout, "upstream timed out before answering");
+                            return Poll::Ready(Err(Box::new(
+                                tower::timeout::error::Elapsed::new(),
+                            )));
+                        }
+                    };
+                    let idle = inner.stream_idle;
+                    if res.body().is_end_stream() {
+                        return Poll::Ready(Ok(res.map(|b| IdleTimeout::new(b, idle))));
+                    }
+                    let (parts, body) = res.into_parts();
+                    self.set(ResponseFuture::Priming {
+                        parts: Some(parts),
+                        body: Some(body),
+                        deadline: None,
+                        idle,
+                    });
+                }
+                ResponseFutureProj::Priming {
+                    parts,
+                    body,
+                    mut deadline,
+                    idle,
+                } => {
+                    let idle = *idle;
+                    let Some(incoming) = body.as_mut() else {
+                        return Poll::Ready(Err("ResponseFuture polled after completion".into()));
+                    };
+                    let first = match Pin::new(incoming).poll_frame(cx) {
+                        Poll::Ready(Some(Ok(frame))) => Some(frame),
+                        Poll::Ready(None) => None,
+                        Poll::Ready(Some(Err(e))) => {
+                            tracing::warn!(error = %e, "upstream answer broke off before its first byte");
+                            return Poll::Ready(Err(Box::new(e)));
+                        }
+                        Poll::Pending => {
+                            if deadline.is_none() {
+                                deadline.set(Some(tokio::time::sleep(idle)));
+                            }
+                            if let Some(sleep) = deadline.as_pin_mut() {
+                                ready!(sleep.poll(cx));
+                            }
+                            tracing::warn!(idle = ?idle, "upstream sent a head but no body in time");
+                            return Poll::Ready(Err(Box::new(StreamStalled::after(idle))));
+                        }
+                    };
+                    let (Some(parts), Some(body)) = (parts.take(), body.take()) else {
+                        return Poll::Ready(Err("ResponseFuture polled after completion".into()));
+                    };
+                    let body = IdleTimeout::with_first(body, idle, first);
+                    return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                }
             }
-            ResponseFutureProj::Sending { sent, forward } => (sent, forward),
-        };
-        let inner = &forward.inner;
-        Poll::Ready(match ready!(sent.poll(cx)) {
-            Ok(Ok(res)) => Ok(res.map(|body| IdleTimeout::new(body, inner.stream_idle))),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "upstream request failed");
-                Err(Box::new(e) as BoxError)
-            }
-            Err(_) => {
-                tracing::warn!(timeout = ?inner.timeout, "upstream timed out before answering");
-                Err(Box::new(tower::timeout::error::Elapsed::new()) as BoxError)
-            }
-        })
+        }
     }
 }
 

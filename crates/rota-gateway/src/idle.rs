@@ -1,5 +1,8 @@
 //! [`IdleTimeout`]: a response body that ends with an error once the upstream has sent no
 //! byte for a while, so a stalled stream cannot hold a client (and a connection) for ever.
+//! It may start with a frame already read ([`IdleTimeout::with_first`]): the gateway reads an
+//! answer's first frame before it commits to the answer, so a body that fails at once is a
+//! failed attempt (retried), not a response the client gets without a head.
 
 use std::fmt;
 use std::pin::Pin;
@@ -25,18 +28,25 @@ pin_project! {
         // A frame arrived since the timer was last armed: re-arm before waiting again.
         rearm: bool,
         done: bool,
+        first: Option<Frame<Bytes>>,
     }
 }
 
 impl<B> IdleTimeout<B> {
     /// Ends `body` after `idle` without a frame.
     pub fn new(body: B, idle: Duration) -> Self {
+        Self::with_first(body, idle, None)
+    }
+
+    /// Like [`new`](Self::new), with `first` (already read from `body`) yielded first.
+    pub fn with_first(body: B, idle: Duration, first: Option<Frame<Bytes>>) -> Self {
         Self {
             body,
             idle,
             sleep: None,
             rearm: false,
             done: false,
+            first,
         }
     }
 }
@@ -52,6 +62,13 @@ impl<B> fmt::Debug for IdleTimeout<B> {
 /// The error that ends a body the upstream stopped sending.
 #[derive(Debug)]
 pub struct StreamStalled(Duration);
+
+impl StreamStalled {
+    /// The upstream sent nothing for `idle`.
+    pub fn after(idle: Duration) -> Self {
+        Self(idle)
+    }
+}
 
 impl fmt::Display for StreamStalled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,6 +95,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
         if *this.done {
             return Poll::Ready(None);
         }
@@ -100,11 +120,22 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.body.is_end_stream()
+        self.first.is_none() && (self.done || self.body.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        let first = self
+            .first
+            .as_ref()
+            .and_then(Frame::data_ref)
+            .map_or(0, |d| d.len() as u64);
+        let rest = self.body.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower().saturating_add(first));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(first));
+        }
+        hint
     }
 }
 
