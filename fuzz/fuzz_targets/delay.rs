@@ -36,7 +36,11 @@ fuzz_target!(|input: Input| {
         if let Some(d) = parsed {
             check_duration("parse_duration", d, HUNDRED_YEARS);
         }
-        assert_eq!(parse_duration(&format!(" \t{text}  ")), parsed, "whitespace matters");
+        assert_eq!(
+            parse_duration(&format!(" \t{text}  ")),
+            parsed,
+            "whitespace matters"
+        );
         if let Some(d) = parse_retry_after(&text, now) {
             check_duration("parse_retry_after", d, MAX_DELAY);
         }

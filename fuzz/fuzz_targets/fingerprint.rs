@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
     let protocol = PROTOCOLS[usize::from(selector) % PROTOCOLS.len()];
     let facts = fingerprint::inspect(protocol, body);
     assert_eq!(facts.protocol, Some(protocol));
-    assert_eq!(fingerprint::inspect(protocol, body), facts, "not deterministic");
+    assert_eq!(
+        fingerprint::inspect(protocol, body),
+        facts,
+        "not deterministic"
+    );
     check_shape(body, &facts);
     check_session(protocol, &facts);
     check_model_span(protocol, body, &facts);
@@ -44,7 +48,10 @@ fn check_shape(body: &[u8], facts: &RequestFacts) {
         && facts.session_id.is_none();
     match facts.body {
         BodyShape::Empty => {
-            assert!(body.iter().all(|b| b" \t\r\n".contains(b)), "non-blank Empty body");
+            assert!(
+                body.iter().all(|b| b" \t\r\n".contains(b)),
+                "non-blank Empty body"
+            );
             assert!(nothing, "an empty body has facts: {facts:?}");
         }
         BodyShape::Malformed(msg) => {
@@ -64,11 +71,16 @@ fn check_session(protocol: Protocol, facts: &RequestFacts) {
     let id = id.as_str();
     let hashed = id.len() == 20
         && id.starts_with("sid-")
-        && id[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     match protocol {
         Protocol::Other => panic!("Other protocol got session id {id:?}"),
         Protocol::Anthropic if !hashed => {
-            assert!(!id.is_empty() && !id.contains("session-"), "bad user_id {id:?}");
+            assert!(
+                !id.is_empty() && !id.contains("session-"),
+                "bad user_id {id:?}"
+            );
         }
         _ => assert!(hashed, "session id {id:?} is not sid-<16 hex>"),
     }
@@ -83,11 +95,19 @@ fn check_model_span(protocol: Protocol, body: &[u8], facts: &RequestFacts) {
         "span {span:?} outside body of {} bytes",
         body.len()
     );
-    assert_eq!(body[span.start - 1], b'"', "span does not start after a quote");
+    assert_eq!(
+        body[span.start - 1],
+        b'"',
+        "span does not start after a quote"
+    );
     assert_eq!(body[span.end], b'"', "span does not end at a quote");
     let raw = &body[span.clone()];
     if !raw.contains(&b'\\') {
-        assert_eq!(raw, model.as_bytes(), "unescaped span differs from the model");
+        assert_eq!(
+            raw,
+            model.as_bytes(),
+            "unescaped span differs from the model"
+        );
     }
     let quoted = [b"\"".as_slice(), raw, b"\""].concat();
     if let Ok(decoded) = serde_json::from_slice::<String>(&quoted) {
@@ -96,10 +116,20 @@ fn check_model_span(protocol: Protocol, body: &[u8], facts: &RequestFacts) {
     // The gateway's model mapping splices a new model into the span.
     let rewritten = [&body[..span.start], REWRITTEN.as_bytes(), &body[span.end..]].concat();
     let again = fingerprint::inspect(protocol, &rewritten);
-    assert_eq!(again.model.as_deref(), Some(REWRITTEN), "rewrite lost the model");
+    assert_eq!(
+        again.model.as_deref(),
+        Some(REWRITTEN),
+        "rewrite lost the model"
+    );
     assert_eq!(again.body, facts.body, "rewrite changed the body shape");
-    assert_eq!(again.stream, facts.stream, "rewrite changed the stream flag");
-    assert_eq!(again.session_id, facts.session_id, "rewrite changed the session");
+    assert_eq!(
+        again.stream, facts.stream,
+        "rewrite changed the stream flag"
+    );
+    assert_eq!(
+        again.session_id, facts.session_id,
+        "rewrite changed the session"
+    );
     let new_span = again.model_span.expect("model came from the body");
     assert_eq!(new_span.start, span.start);
     assert_eq!(new_span.end, span.start + REWRITTEN.len());

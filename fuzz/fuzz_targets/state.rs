@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(state.version, 1);
     let json = serde_json::to_vec(&state).expect("a parsed state serialises");
-    assert_eq!(PersistedState::from_json(&json).as_ref(), Ok(&state), "round trip");
+    assert_eq!(
+        PersistedState::from_json(&json).as_ref(),
+        Ok(&state),
+        "round trip"
+    );
 
     let clock = ManualClock::new();
     let pool = Pool::builder()
@@ -47,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .filter(|(email, _)| EMAILS.contains(&email.as_str()))
         .collect();
-    assert_eq!(after.disabled.iter().collect::<Vec<_>>(), named, "disabled accounts");
+    assert_eq!(
+        after.disabled.iter().collect::<Vec<_>>(),
+        named,
+        "disabled accounts"
+    );
     exercise_pool(&pool, &clock);
 
     // Last, so that a panic in the pool itself is found first.
