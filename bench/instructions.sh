@@ -8,6 +8,7 @@
 #
 #   bench/instructions.sh                  # 1 connection, 10 s per side
 #   CONNS=16 DURATION=5s bench/instructions.sh
+#   GW_BIN=/tmp/old/rota-gateway bench/instructions.sh   # another gateway build (e.g. an older commit's)
 #
 # valgrind hides the CPU's SHA extensions, so the gateway's SHA-256 of the first user message
 # runs in software here: about 7 000 of the gateway's instructions, ~130 ns natively with SHA-NI.
@@ -27,7 +28,7 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/bare.out" \
   "$bin/bare-proxy" --listen "$BARE" --upstream "http://$UP" 2>"$tmp/bare.vg" & pids+=($!)
 bare_pid=$!
 RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$tmp/gw.out" \
-  "$bin/rota-gateway" --config "$tmp/gateway.toml" 2>"$tmp/gw.vg" & pids+=($!)
+  "${GW_BIN:-$bin/rota-gateway}" --config "$tmp/gateway.toml" 2>"$tmp/gw.vg" & pids+=($!)
 gw_pid=$!
 for p in $UP $BARE $GW; do wait_port "$p"; done
 
