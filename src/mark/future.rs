@@ -62,8 +62,8 @@ pin_project! {
         Reading {
             #[pin]
             collect: Collect<Limited<B>>,
-            #[pin]
-            deadline: Sleep,
+            // Boxed: only error answers get here; the future stays small for everyone else.
+            deadline: Pin<Box<Sleep>>,
             parts: Option<Parts>,
         },
     }
@@ -141,7 +141,7 @@ where
                     let collect = Limited::new(body, MAX_ERROR_BODY).collect();
                     this.state.set(State::Reading {
                         collect,
-                        deadline: tokio::time::sleep(*this.error_body_timeout),
+                        deadline: Box::pin(tokio::time::sleep(*this.error_body_timeout)),
                         parts: Some(parts),
                     });
                 }
@@ -155,7 +155,7 @@ where
                     let bytes = match collect.poll(cx) {
                         Poll::Ready(read) => read.map(|c| c.to_bytes()).unwrap_or_default(),
                         Poll::Pending => {
-                            ready!(deadline.poll(cx));
+                            ready!(deadline.as_mut().poll(cx));
                             tracing::warn!(
                                 timeout = ?this.error_body_timeout,
                                 "upstream error body did not arrive in time; classified by status"

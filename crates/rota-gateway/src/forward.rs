@@ -204,8 +204,8 @@ pin_project! {
         Priming {
             parts: Option<http::response::Parts>,
             body: Option<Incoming>,
-            #[pin]
-            deadline: Option<Sleep>,
+            // Boxed: armed only when the first frame is not there at once.
+            deadline: Option<Pin<Box<Sleep>>>,
             idle: Duration,
         },
     }
@@ -261,7 +261,7 @@ impl Future for ResponseFuture {
                 ResponseFutureProj::Priming {
                     parts,
                     body,
-                    mut deadline,
+                    deadline,
                     idle,
                 } => {
                     let idle = *idle;
@@ -276,12 +276,9 @@ impl Future for ResponseFuture {
                             return Poll::Ready(Err(Box::new(e)));
                         }
                         Poll::Pending => {
-                            if deadline.is_none() {
-                                deadline.set(Some(tokio::time::sleep(idle)));
-                            }
-                            if let Some(sleep) = deadline.as_pin_mut() {
-                                ready!(sleep.poll(cx));
-                            }
+                            let sleep =
+                                deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                            ready!(sleep.as_mut().poll(cx));
                             tracing::warn!(idle = ?idle, "upstream sent a head but no body in time");
                             return Poll::Ready(Err(Box::new(StreamStalled::after(idle))));
                         }

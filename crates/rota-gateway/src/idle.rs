@@ -23,8 +23,8 @@ pin_project! {
         #[pin]
         body: B,
         idle: Duration,
-        #[pin]
-        sleep: Option<Sleep>,
+        // Boxed: armed only while the body waits, and the body stays small to move around.
+        sleep: Option<Pin<Box<Sleep>>>,
         // A frame arrived since the timer was last armed: re-arm before waiting again.
         rearm: bool,
         done: bool,
@@ -94,7 +94,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
+        let this = self.project();
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(Ok(first)));
         }
@@ -105,15 +105,15 @@ where
             *this.rearm = true;
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        match this.sleep.as_mut().as_pin_mut() {
-            None => this.sleep.set(Some(tokio::time::sleep(*this.idle))),
-            Some(sleep) if *this.rearm => sleep.reset(Instant::now() + *this.idle),
-            Some(_) => {}
+        let idle = *this.idle;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if *this.rearm {
+            sleep.as_mut().reset(Instant::now() + idle);
         }
         *this.rearm = false;
-        if let Some(sleep) = this.sleep.as_pin_mut() {
-            ready!(sleep.poll(cx));
-        }
+        ready!(sleep.as_mut().poll(cx));
         *this.done = true;
         tracing::warn!(idle = ?this.idle, "upstream stream stalled; closing it");
         Poll::Ready(Some(Err(Box::new(StreamStalled(*this.idle)))))
