@@ -41,7 +41,7 @@ async fn a_request_reaches_the_upstream_with_the_account_credential_and_mapped_m
     assert_eq!(res.header("x-mapped-model"), "gemini-3-pro-high");
     assert_eq!(res.header("x-rota-attempts"), "1");
     assert_eq!(res.header("x-rota-decision"), "rotation");
-    assert_eq!(res.header("x-sim-key"), "key-a");
+    assert_eq!(res.header("x-sim-account"), rota_sim::account_id("key-a"));
 
     let seen = stack.sim.requests();
     assert_eq!(seen.len(), 1);

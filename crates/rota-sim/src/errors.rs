@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::route::Dialect;
 use crate::script::RateLimit;
-use crate::shapes::Protocol;
 
 /// Default `error.message` of a simulated 429.
 pub(crate) const DEFAULT_429_MESSAGE: &str = "Resource has been exhausted (e.g. check quota).";
@@ -44,26 +44,27 @@ pub(crate) fn rate_limit_body(rl: &RateLimit) -> String {
     json!({ "error": error }).to_string()
 }
 
-/// A JSON error body for `code` in the dialect of `protocol`.
+/// A JSON error body for `code` in `dialect`.
 ///
 /// Anthropic: `{"type":"error","error":{"type":…,"message":…}}`; OpenAI routes:
-/// `{"error":{"code":N,"message":…,"status":…,"type":…}}`; Gemini:
+/// `{"error":{"code":N,"message":…,"param":null,"status":…,"type":…}}`; Gemini:
 /// `{"error":{"code":N,"message":…,"status":…}}`.
-pub(crate) fn status_body(protocol: Protocol, code: u16, message: &str) -> String {
-    match protocol {
-        Protocol::Messages => json!({
+pub(crate) fn status_body(dialect: Dialect, code: u16, message: &str) -> String {
+    match dialect {
+        Dialect::Anthropic => json!({
             "type": "error",
             "error": { "type": anthropic_type(code), "message": message },
         }),
-        Protocol::Chat | Protocol::Responses | Protocol::Models => json!({
+        Dialect::OpenAi => json!({
             "error": {
                 "code": code,
                 "message": message,
+                "param": null,
                 "status": google_status(code),
                 "type": openai_type(code),
             },
         }),
-        Protocol::Gemini => json!({
+        Dialect::Gemini => json!({
             "error": { "code": code, "message": message, "status": google_status(code) },
         }),
     }
@@ -99,6 +100,22 @@ fn anthropic_type(code: u16) -> &'static str {
         429 => "rate_limit_error",
         529 => "overloaded_error",
         _ => "api_error",
+    }
+}
+
+/// The 401 of a credential in the wrong header (or none), in `dialect`.
+pub(crate) fn unauthorized_body(dialect: Dialect, message: &str) -> String {
+    match dialect {
+        Dialect::OpenAi => json!({
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": null,
+                "code": null,
+            },
+        })
+        .to_string(),
+        other => status_body(other, 401, message),
     }
 }
 
@@ -215,11 +232,11 @@ mod tests {
     #[test]
     fn dialects() {
         let a: Value =
-            serde_json::from_str(&status_body(Protocol::Messages, 529, "x")).unwrap_or_default();
+            serde_json::from_str(&status_body(Dialect::Anthropic, 529, "x")).unwrap_or_default();
         assert_eq!(a["type"], "error");
         assert_eq!(a["error"]["type"], "overloaded_error");
         let g: Value =
-            serde_json::from_str(&status_body(Protocol::Gemini, 503, "x")).unwrap_or_default();
+            serde_json::from_str(&status_body(Dialect::Gemini, 503, "x")).unwrap_or_default();
         assert_eq!(g["error"]["status"], "UNAVAILABLE");
         assert_eq!(g["error"]["code"], 503);
     }

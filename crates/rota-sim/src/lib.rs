@@ -1,14 +1,42 @@
 //! A simulated LLM upstream over real sockets, for rota's tests, benches and `--demo`.
 //!
-//! One listener serves the OpenAI (`/v1/chat/completions`, `/v1/responses`, `/v1/models`),
-//! Anthropic (`/v1/messages`) and Gemini (`/v1beta/models/{model}:generateContent` and
-//! `:streamGenerateContent`) routes, plus an OAuth token endpoint (`/oauth/token`).
+//! One listener serves, in the shapes the official SDKs parse (openai, anthropic,
+//! google-genai):
+//!
+//! - OpenAI: `POST /v1/chat/completions`, `POST /v1/completions`, `POST /v1/responses`,
+//!   `GET|DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
+//!   `GET /v1/responses/{id}/input_items`, `POST /v1/conversations`,
+//!   `GET|DELETE /v1/conversations/{id}`, `POST /v1/embeddings`, `GET /v1/models[/{id}]`;
+//! - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens`, and
+//!   `GET /v1/models[/{id}]` when the request carries `anthropic-version` or `x-api-key`;
+//! - Gemini, under `/v1beta/` and `/v1/`: `models/{m}:generateContent`,
+//!   `:streamGenerateContent` (SSE with `?alt=sse`, else one JSON array), `:countTokens`,
+//!   `:embedContent`, `:batchEmbedContents`, `GET models[/{m}]` (`/v1/models…` is Gemini for a
+//!   `POST`, or with an `x-goog-*` header or a `key` query parameter);
+//! - an OAuth token endpoint (`POST /oauth/token`).
+//!
+//! Streams send the complete event sequences of the real APIs (Responses:
+//! `response.created` … `response.completed` with `sequence_number`s; chat chunks with a role
+//! delta first, a usage chunk on `stream_options.include_usage`, `[DONE]`; Anthropic
+//! `message_start` … `message_stop` with `ping`; Gemini `GenerateContentResponse` chunks).
+//! Usage blocks carry cached-token fields (always 0; input tokens are estimated as one per
+//! 4 body bytes).
 //!
 //! Every request on an API route is answered according to a [`Behavior`] scripted for the
-//! credential it carried (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`,
-//! first found), and recorded as a [`Recorded`]. Every API answer carries `x-sim-key` (the
-//! credential that arrived, or `none`) and `x-sim-model` (the model received, or `none`).
-//! Requests without any credential use the script of the empty key `""`.
+//! credential it carried, and recorded as a [`Recorded`]. By default the credential is the
+//! first found of `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` and `?key=`; with
+//! [`SimHandle::strict_credentials`] each route reads only its real API's header (a
+//! credential elsewhere, or none, is a 401 in that API's shape). Requests without any
+//! credential use the script of the empty key `""`.
+//!
+//! Every API answer carries `x-sim-account` ([`account_id`] of the credential: a hash prefix
+//! that never reveals the key; `none` without one) and `x-sim-model` (the model received, or
+//! `none`). The key itself is only in the request log ([`SimHandle::requests`]).
+//!
+//! Responses (`resp_…`) and conversations (`conv_…`) are stored for the credential that
+//! created them, like the real API: another account's key gets "not found", and a
+//! `previous_response_id` it does not own is a 400 `previous_response_not_found`
+//! ([`SimHandle::owner_of`]).
 //!
 //! Some behaviours are faults of the connection rather than HTTP answers — a reset before any
 //! byte ([`Behavior::Reset`]), a head then silence ([`Behavior::StallAfterHeaders`]), bytes that
@@ -42,10 +70,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
+mod endpoints;
 mod errors;
 mod fault;
 mod log;
 mod oauth;
+mod objects;
+mod responses;
+mod route;
 mod script;
 mod server;
 mod shapes;
@@ -57,8 +90,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::account_id;
 pub use errors::{go_duration, google_duration};
 pub use log::{LOG_CAPACITY, Recorded, TokenRequest};
+pub use objects::OBJECT_CAPACITY;
 pub use script::{Behavior, Grant, RateLimit};
 pub use shapes::ANSWER_TEXT;
 
@@ -81,7 +116,7 @@ impl Sim {
         let addr = listener.local_addr()?;
         let listener = FaultListener::new(listener);
         let (stop, mut stopped) = watch::channel(false);
-        let shared = Arc::new(Shared::new(stop.subscribe()));
+        let shared = Arc::new(Shared::new(stop.subscribe(), server::instance_tag()));
         let app = server::router(Arc::clone(&shared)).into_make_service_with_connect_info::<Conn>();
         tokio::spawn(async move {
             // Completes on `shutdown()` or when the last handle (and so the sender) is dropped.
@@ -185,6 +220,44 @@ impl SimHandle {
     /// nothing), dropping the oldest entries if needed. The token-call log is not affected.
     pub fn set_log_capacity(&self, capacity: usize) {
         self.inner.shared.log.lock().set_capacity(capacity);
+    }
+
+    /// With `true`, each route reads only the credential header its real API reads: OpenAI
+    /// routes `Authorization: Bearer`; Anthropic routes `x-api-key` (or a bearer OAuth token);
+    /// Gemini routes `x-goog-api-key` or `?key=` (or a bearer OAuth token). An OAuth token is
+    /// one the token endpoint handed out (or shaped like the provider's: `sk-ant-oat…`,
+    /// `ya29.…`). A credential in another header, or none, is answered 401 in the route's
+    /// shape (recorded with the credential found, consuming no script). Off by default: then
+    /// the first credential found anywhere counts.
+    pub fn strict_credentials(&self, strict: bool) {
+        self.inner
+            .shared
+            .strict
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The credential (key or access token) that created the stored object `id` (a
+    /// Responses `resp_…` or a conversation `conv_…`); `None` if unknown, deleted, created
+    /// with `store: false` or forgotten. `Some("")` for an object created without a
+    /// credential.
+    pub fn owner_of(&self, id: &str) -> Option<String> {
+        self.inner.shared.objects.lock().owner_of(id)
+    }
+
+    /// How many objects are stored.
+    pub fn object_count(&self) -> usize {
+        self.inner.shared.objects.lock().len()
+    }
+
+    /// Changes how many objects are kept (default [`OBJECT_CAPACITY`]; `0` stores nothing),
+    /// forgetting the oldest if needed.
+    pub fn set_object_capacity(&self, capacity: usize) {
+        self.inner.shared.objects.lock().set_capacity(capacity);
+    }
+
+    /// Forgets every stored object.
+    pub fn clear_objects(&self) {
+        self.inner.shared.objects.lock().clear();
     }
 
     /// Sets how the token endpoint answers `refresh_token` from now on.

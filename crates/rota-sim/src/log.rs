@@ -21,7 +21,9 @@ pub struct Recorded {
     /// Raw query string, if any.
     pub query: Option<String>,
     /// The credential that arrived: `Authorization: Bearer X` → `X`, else `x-api-key`, else
-    /// `x-goog-api-key`, else the `key` query parameter.
+    /// `x-goog-api-key`, else the `key` query parameter. With
+    /// [`strict_credentials`](crate::SimHandle::strict_credentials), the one the route's API
+    /// reads when present (else the first found, answered 401).
     pub key: Option<String>,
     /// All request headers as received.
     pub headers: HeaderMap,

@@ -52,6 +52,16 @@ pub(crate) async fn token(
         );
     };
     let grant = shared.grants.lock().answer(&refresh_token);
+    let handed_out = match &grant {
+        Grant::Token { access_token, .. } | Grant::TokenRaw { access_token, .. } => {
+            Some(access_token.clone())
+        }
+        Grant::StallAfterHeaders => Some(format!("at-{refresh_token}-stalled")),
+        Grant::InvalidGrant | Grant::Status(_) => None,
+    };
+    if let Some(token) = handed_out {
+        shared.issued.lock().insert(token);
+    }
     match grant {
         Grant::Token {
             access_token,

@@ -23,7 +23,7 @@ pub enum Behavior {
     /// Wait this long, then answer like [`Behavior::Ok`] (streams wait before the headers).
     Slow(Duration),
     /// Answer like [`Behavior::Ok`], plus `x-ratelimit-remaining-requests` and
-    /// `x-ratelimit-limit-requests` headers (and, on `/v1/messages`, the Anthropic
+    /// `x-ratelimit-limit-requests` headers (and, on the Anthropic routes, the Anthropic
     /// `anthropic-ratelimit-requests-remaining` / `-limit` pair).
     OkWithQuota {
         /// Value of the `remaining` header.

@@ -1,29 +1,32 @@
 //! The router and the API-route handler.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::post;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use parking_lot::Mutex;
-use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::errors::{rate_limit_body, status_body};
+use crate::auth::{Creds, account_id};
+use crate::endpoints::{Ctx, Parsed, ok_reply, parse};
+use crate::errors::{rate_limit_body, status_body, unauthorized_body};
 use crate::fault::{self, Conn, End, Raw};
 use crate::log::{Bounded, Recorded, TokenRequest};
-use crate::oauth::{self, form_pairs};
+use crate::oauth;
+use crate::objects::Objects;
+use crate::route::{Dialect, classify, dialect_of_prefix, wants_sse};
 use crate::script::{Behavior, Grants, Scripts};
-use crate::shapes::{Answer, Protocol};
+use crate::shapes::{self, Answer, Reply};
 
 /// Largest request body the sim reads.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -35,19 +38,32 @@ pub(crate) struct Shared {
     pub(crate) log: Mutex<Bounded<Recorded>>,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) tokens: Mutex<Bounded<TokenRequest>>,
+    /// Objects (responses, conversations) per account.
+    pub(crate) objects: Mutex<Objects>,
+    /// Every access token the token endpoint handed out (OAuth tokens, accepted as bearer on
+    /// every route when credentials are strict).
+    pub(crate) issued: Mutex<HashSet<String>>,
+    /// Whether each route reads only its real API's credential header.
+    pub(crate) strict: AtomicBool,
     next_id: AtomicU64,
+    /// Distinguishes this sim's ids from another's.
+    instance: u32,
     /// The handle's stop signal: true, or its sender dropped, ends every raw fault.
     stop: watch::Receiver<bool>,
 }
 
 impl Shared {
-    pub(crate) fn new(stop: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(stop: watch::Receiver<bool>, instance: u32) -> Self {
         Self {
             scripts: Mutex::default(),
             log: Mutex::default(),
             grants: Mutex::default(),
             tokens: Mutex::default(),
+            objects: Mutex::default(),
+            issued: Mutex::default(),
+            strict: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
+            instance,
             stop,
         }
     }
@@ -61,243 +77,215 @@ impl Shared {
                 fault::spawn(tcp, raw, self.stop.clone());
                 Response::new(Body::empty())
             }
-            None => json_error(
-                Protocol::Gemini,
+            None => json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "rota-sim: this connection cannot serve a raw fault",
+                status_body(
+                    Dialect::Gemini,
+                    500,
+                    "rota-sim: this connection cannot serve a raw fault",
+                ),
             ),
         }
     }
 }
 
-/// All routes of the sim on one router.
+/// All routes of the sim on one router: the token endpoint, and every API route matched by
+/// [`classify`].
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(|s: State<Arc<Shared>>, r: Request| api(s, Protocol::Chat, r)),
-        )
-        .route(
-            "/v1/responses",
-            post(|s: State<Arc<Shared>>, r: Request| api(s, Protocol::Responses, r)),
-        )
-        .route(
-            "/v1/messages",
-            post(|s: State<Arc<Shared>>, r: Request| api(s, Protocol::Messages, r)),
-        )
-        .route(
-            "/v1beta/models/{*rest}",
-            post(|s: State<Arc<Shared>>, r: Request| api(s, Protocol::Gemini, r)),
-        )
-        .route(
-            "/v1/models",
-            get(|s: State<Arc<Shared>>, r: Request| api(s, Protocol::Models, r)),
-        )
         .route("/oauth/token", post(oauth::token))
-        .fallback(not_found)
+        .fallback(api)
         .with_state(shared)
 }
 
-async fn not_found() -> Response {
-    json_error(Protocol::Gemini, StatusCode::NOT_FOUND, "no such route")
+/// Why a request is answered without consulting its script.
+enum Refusal {
+    /// The credential is not in the header the route's API reads (strict mode): 401.
+    Credential(&'static str),
+    /// The body cannot be read or is not what the endpoint takes: 400.
+    Body(String),
 }
 
-/// The parts of a JSON request body the sim looks at; everything else is skipped (but must be
-/// valid JSON).
-#[derive(Deserialize)]
-struct Probe {
-    #[serde(default)]
-    model: Option<Value>,
-    #[serde(default)]
-    stream: Option<Value>,
-}
-
-/// What the request asked for, once its path and body are understood.
-struct Parsed {
-    model: Option<String>,
-    stream: bool,
-}
-
-/// Reads the model and stream flag from the path (Gemini) and the body.
-fn parse(protocol: Protocol, path: &str, body: &[u8]) -> Result<Parsed, String> {
-    if protocol == Protocol::Models {
-        return Ok(Parsed {
-            model: None,
-            stream: false,
-        });
-    }
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        return Err(String::from("request body must be a JSON object"));
-    }
-    let probe: Probe =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let body_model = match probe.model {
-        Some(Value::String(model)) => Some(model),
-        _ => None,
-    };
-    if protocol == Protocol::Gemini {
-        let rest = path.strip_prefix("/v1beta/models/").unwrap_or(path);
-        return match rest.rsplit_once(':') {
-            Some((model, "generateContent")) => Ok(Parsed {
-                model: Some(model.to_owned()),
-                stream: false,
-            }),
-            Some((model, "streamGenerateContent")) => Ok(Parsed {
-                model: Some(model.to_owned()),
-                stream: true,
-            }),
-            _ => Err(format!("unsupported Gemini method in path {path}")),
-        };
-    }
-    Ok(Parsed {
-        model: body_model,
-        stream: matches!(probe.stream, Some(Value::Bool(true))),
-    })
-}
-
-/// The credential that arrived: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`, then
-/// the `key` query parameter. Empty values do not count.
-pub(crate) fn credential(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty());
-    if let Some(token) = bearer {
-        return Some(token.to_owned());
-    }
-    for name in ["x-api-key", "x-goog-api-key"] {
-        let value = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if let Some(value) = value {
-            return Some(value.to_owned());
-        }
-    }
-    form_pairs(query?.as_bytes())
-        .find(|(name, _)| name == "key")
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
-}
-
-/// Handles every API route: parse, pick the scripted behaviour, record, answer.
-async fn api(State(shared): State<Arc<Shared>>, protocol: Protocol, req: Request) -> Response {
+/// Handles every API route: classify, check the credential, parse, pick the scripted
+/// behaviour, build the answer, record, answer.
+async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let at = Instant::now();
     let (parts, body) = req.into_parts();
+    let query = parts.uri.query();
+    let Some(endpoint) = classify(&parts.method, parts.uri.path(), &parts.headers, query) else {
+        let dialect = dialect_of_prefix(parts.uri.path());
+        return json_response(
+            StatusCode::NOT_FOUND,
+            status_body(dialect, 404, "no such route"),
+        );
+    };
+    let dialect = endpoint.dialect();
+    let creds = Creds::read(&parts.headers, query);
+    let (key, mut refusal) = if shared.strict.load(Ordering::Relaxed) {
+        match creds.strict(dialect, &shared.issued.lock()) {
+            Ok(key) => (Some(key), None),
+            Err(message) => (creds.first(), Some(Refusal::Credential(message))),
+        }
+    } else {
+        (creds.first(), None)
+    };
     let (body, parsed) = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => {
-            let parsed = parse(protocol, parts.uri.path(), &body);
+            let parsed = parse(&endpoint, &body);
             (body, parsed)
         }
         Err(e) => (Bytes::new(), Err(format!("could not read body: {e}"))),
     };
-    let key = credential(&parts.headers, parts.uri.query());
-    let (model, stream) = match &parsed {
-        Ok(p) => (p.model.clone(), p.stream),
-        Err(_) => (None, false),
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            if refusal.is_none() {
+                refusal = Some(Refusal::Body(message));
+            }
+            Parsed::default()
+        }
     };
-    // Bad requests do not consume scripted behaviours.
-    let behavior = match &parsed {
-        Ok(_) => shared
-            .scripts
-            .lock()
-            .take_for(key.as_deref().unwrap_or(""), &body),
-        Err(_) => Behavior::Status(400),
+    let owner = key.as_deref().unwrap_or("");
+    // Refused requests do not consume scripted behaviours.
+    let behavior = match &refusal {
+        None => shared.scripts.lock().take_for(owner, &body),
+        Some(Refusal::Credential(_)) => Behavior::Status(401),
+        Some(Refusal::Body(_)) => Behavior::Status(400),
     };
-    let status =
-        StatusCode::from_u16(behavior.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let recorded_status = match (&behavior, &parsed) {
-        (Behavior::Reset | Behavior::Garbage | Behavior::Hang, Ok(_)) => 0,
-        _ => status.as_u16(),
-    };
-
-    let key_header = header_or_none(key.as_deref());
-    let model_header = header_or_none(model.as_deref());
     let answer = Answer::new(
-        model.as_deref(),
+        parsed.model.as_deref(),
+        shared.instance,
         shared.next_id.fetch_add(1, Ordering::Relaxed),
         unix_seconds(),
+        body.len(),
     );
+    let stream_override = match behavior {
+        Behavior::StallAfterHeaders { sse, .. } => Some(sse),
+        _ => None,
+    };
+    let ctx = Ctx {
+        endpoint: &endpoint,
+        key: owner,
+        parsed: &parsed,
+        stream_override,
+        sse: wants_sse(query) || stream_override == Some(true),
+    };
+    let reply = reply_for(&shared, &ctx, &answer, &behavior, refusal, dialect);
+    let recorded_status = match (&behavior, &reply) {
+        (Behavior::Reset | Behavior::Garbage | Behavior::Hang, _) => 0,
+        (Behavior::BadChunking, _) => 200,
+        (_, Some(reply)) => reply.status.as_u16(),
+        (_, None) => behavior.status(),
+    };
+
+    let account_header = match &key {
+        Some(key) => HeaderValue::from_str(&account_id(key))
+            .unwrap_or_else(|_| HeaderValue::from_static("none")),
+        None => HeaderValue::from_static("none"),
+    };
+    let model_header = parsed
+        .model
+        .as_deref()
+        .and_then(|m| HeaderValue::from_str(m).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("none"));
     shared.log.lock().push(Recorded {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
+        query: query.map(str::to_owned),
         key,
         headers: parts.headers,
-        model,
+        model: parsed.model.clone(),
         body,
         at,
         status: recorded_status,
     });
 
-    if parsed.is_ok() && behavior.is_fault() {
+    if behavior.is_fault() {
         let conn = parts.extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
-        let raw = raw_fault(
-            &behavior,
-            &answer,
-            protocol,
-            status,
-            &key_header,
-            &model_header,
-        );
+        let raw = raw_fault(&behavior, reply.as_ref(), &account_header, &model_header);
         return shared.take_over(conn, raw);
     }
-
-    let mut response = match (&behavior, parsed) {
-        (_, Err(message)) => json_error(protocol, StatusCode::BAD_REQUEST, &message),
-        (Behavior::RateLimit(rl), Ok(_)) => {
-            let mut response = json_response(status, rate_limit_body(rl));
-            if let Some(seconds) = rl.retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            response
-        }
-        (Behavior::Status(code), Ok(_)) => {
-            json_error(protocol, status, &format!("simulated {code}"))
-        }
-        (Behavior::Slow(delay), Ok(_)) => {
-            tokio::time::sleep(*delay).await;
-            ok(&answer, protocol, stream)
-        }
-        (Behavior::Ok | Behavior::OkWithQuota { .. }, Ok(_)) => ok(&answer, protocol, stream),
-        // Served above, on the socket itself; only reached without a connection slot.
-        (
-            Behavior::Reset
-            | Behavior::StallAfterHeaders { .. }
-            | Behavior::Garbage
-            | Behavior::BadChunking
-            | Behavior::Hang,
-            Ok(_),
-        ) => json_error(protocol, StatusCode::INTERNAL_SERVER_ERROR, "unreachable"),
+    if let Behavior::Slow(delay) = behavior {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = match reply {
+        Some(reply) => into_response(reply),
+        None => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            status_body(dialect, 500, "unreachable"),
+        ),
     };
     let headers = response.headers_mut();
-    if let Behavior::OkWithQuota { remaining, limit } = behavior {
-        headers.insert(
-            "x-ratelimit-remaining-requests",
-            HeaderValue::from(remaining),
-        );
-        headers.insert("x-ratelimit-limit-requests", HeaderValue::from(limit));
-        if protocol == Protocol::Messages {
-            headers.insert(
-                "anthropic-ratelimit-requests-remaining",
-                HeaderValue::from(remaining),
-            );
-            headers.insert(
-                "anthropic-ratelimit-requests-limit",
-                HeaderValue::from(limit),
-            );
+    match &behavior {
+        Behavior::RateLimit(rl) => {
+            if let Some(seconds) = rl.retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
         }
+        Behavior::OkWithQuota { remaining, limit } => {
+            headers.insert(
+                "x-ratelimit-remaining-requests",
+                HeaderValue::from(*remaining),
+            );
+            headers.insert("x-ratelimit-limit-requests", HeaderValue::from(*limit));
+            if dialect == Dialect::Anthropic {
+                headers.insert(
+                    "anthropic-ratelimit-requests-remaining",
+                    HeaderValue::from(*remaining),
+                );
+                headers.insert(
+                    "anthropic-ratelimit-requests-limit",
+                    HeaderValue::from(*limit),
+                );
+            }
+        }
+        _ => {}
     }
-    headers.insert(HeaderName::from_static("x-sim-key"), key_header);
+    headers.insert(HeaderName::from_static("x-sim-account"), account_header);
     headers.insert(HeaderName::from_static("x-sim-model"), model_header);
     response
+}
+
+/// The reply a behaviour gives, or `None` for the faults that send no answer of their own.
+fn reply_for(
+    shared: &Shared,
+    ctx: &Ctx<'_>,
+    answer: &Answer,
+    behavior: &Behavior,
+    refusal: Option<Refusal>,
+    dialect: Dialect,
+) -> Option<Reply> {
+    let error = |code: u16, message: &str| {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Reply::error(status, status_body(dialect, status.as_u16(), message))
+    };
+    match refusal {
+        Some(Refusal::Credential(message)) => {
+            return Some(Reply::error(
+                StatusCode::UNAUTHORIZED,
+                unauthorized_body(dialect, message),
+            ));
+        }
+        Some(Refusal::Body(message)) => return Some(error(400, &message)),
+        None => {}
+    }
+    match behavior {
+        Behavior::Ok | Behavior::OkWithQuota { .. } | Behavior::Slow(_) => {
+            Some(ok_reply(ctx, answer, &shared.objects))
+        }
+        Behavior::StallAfterHeaders { status: 200, .. } => {
+            Some(ok_reply(ctx, answer, &shared.objects))
+        }
+        Behavior::RateLimit(rl) => Some(Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            rate_limit_body(rl),
+        )),
+        Behavior::Status(code) => Some(error(*code, &format!("simulated {code}"))),
+        Behavior::StallAfterHeaders { status, .. } => {
+            Some(error(*status, &format!("simulated {status}, stalled")))
+        }
+        Behavior::Reset | Behavior::Garbage | Behavior::BadChunking | Behavior::Hang => None,
+    }
 }
 
 /// Bytes a hyper client takes for neither a status line nor anything else HTTP.
@@ -306,26 +294,24 @@ const GARBAGE: &[u8] = b"\x00\x13\x37 this is not HTTP \xff\xfe\r\n\r\n";
 /// The bytes and the ending of a connection-level fault.
 fn raw_fault(
     behavior: &Behavior,
-    answer: &Answer,
-    protocol: Protocol,
-    status: StatusCode,
-    key: &HeaderValue,
+    reply: Option<&Reply>,
+    account: &HeaderValue,
     model: &HeaderValue,
 ) -> Raw {
     let sim_headers = [
-        ("x-sim-key", key.as_bytes()),
+        ("x-sim-account", account.as_bytes()),
         ("x-sim-model", model.as_bytes()),
     ];
-    match behavior {
-        Behavior::Reset => Raw {
+    match (behavior, reply) {
+        (Behavior::Reset, _) => Raw {
             bytes: Vec::new(),
             end: End::Reset,
         },
-        Behavior::Garbage => Raw {
+        (Behavior::Garbage, _) => Raw {
             bytes: GARBAGE.to_vec(),
             end: End::Close,
         },
-        Behavior::BadChunking => {
+        (Behavior::BadChunking, _) => {
             let mut bytes = fault::head(
                 StatusCode::OK,
                 &[
@@ -342,9 +328,11 @@ fn raw_fault(
                 end: End::Close,
             }
         }
-        Behavior::StallAfterHeaders { sse: true, .. } if status == StatusCode::OK => {
+        (Behavior::StallAfterHeaders { .. }, Some(reply))
+            if matches!(reply.body, shapes::Body::Sse(_)) =>
+        {
             let mut bytes = fault::head(
-                status,
+                reply.status,
                 &[
                     ("content-type", b"text/event-stream"),
                     ("cache-control", b"no-cache"),
@@ -353,22 +341,20 @@ fn raw_fault(
                     sim_headers[1],
                 ],
             );
-            if let Some(first) = answer.stream(protocol).first() {
-                bytes.extend_from_slice(&fault::chunk(first));
-            }
+            bytes.extend_from_slice(&fault::chunk(&reply.first_part()));
             Raw {
                 bytes,
                 end: End::Hold,
             }
         }
-        Behavior::StallAfterHeaders { .. } => {
-            let body = if status == StatusCode::OK {
-                answer.body(protocol)
-            } else {
-                let code = status.as_u16();
-                status_body(protocol, code, &format!("simulated {code}, stalled"))
+        (Behavior::StallAfterHeaders { .. }, Some(reply)) => {
+            let body = match &reply.body {
+                shapes::Body::Json(body) => Bytes::from(body.clone()),
+                shapes::Body::Sse(parts) | shapes::Body::Chunked(parts) => {
+                    Bytes::from(parts.concat())
+                }
             };
-            stalled_json(status, body.as_bytes(), &sim_headers)
+            stalled_json(reply.status, &body, &sim_headers)
         }
         // A silent connection.
         _ => Raw {
@@ -394,27 +380,22 @@ pub(crate) fn stalled_json(status: StatusCode, body: &[u8], extra: &[(&str, &[u8
     }
 }
 
-/// A successful answer, whole or streamed.
-fn ok(answer: &Answer, protocol: Protocol, stream: bool) -> Response {
-    if !stream {
-        return json_response(StatusCode::OK, answer.body(protocol));
-    }
-    let events = answer.stream(protocol);
+/// A reply as an HTTP response: JSON whole, events or chunks one frame each.
+fn into_response(reply: Reply) -> Response {
+    let (parts, content_type) = match reply.body {
+        shapes::Body::Json(body) => return json_response(reply.status, body),
+        shapes::Body::Sse(parts) => (parts, "text/event-stream"),
+        shapes::Body::Chunked(parts) => (parts, "application/json"),
+    };
     let body = Body::from_stream(futures_util::stream::iter(
-        events.into_iter().map(Ok::<Bytes, Infallible>),
+        parts.into_iter().map(Ok::<Bytes, Infallible>),
     ));
     let mut response = Response::new(body);
+    *response.status_mut() = reply.status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-fn json_error(protocol: Protocol, status: StatusCode, message: &str) -> Response {
-    json_response(status, status_body(protocol, status.as_u16(), message))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
@@ -427,16 +408,22 @@ fn json_response(status: StatusCode, body: String) -> Response {
     response
 }
 
-fn header_or_none(value: Option<&str>) -> HeaderValue {
-    value
-        .and_then(|v| HeaderValue::from_str(v).ok())
-        .unwrap_or_else(|| HeaderValue::from_static("none"))
-}
-
 fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A tag that tells this sim's ids from another's (time, process and a counter).
+pub(crate) fn instance_tag() -> u32 {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mixed =
+        u64::from(nanos) ^ (u64::from(std::process::id()) << 20) ^ n.wrapping_mul(0x9e37_79b9);
+    (mixed ^ (mixed >> 32)) as u32
 }
 
 #[cfg(test)]
@@ -444,41 +431,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credential_order() {
-        let mut h = HeaderMap::new();
-        assert_eq!(credential(&h, Some("a=1&key=q%2B1")), Some("q+1".into()));
-        h.insert("x-goog-api-key", HeaderValue::from_static("g"));
-        assert_eq!(credential(&h, Some("key=q")), Some("g".into()));
-        h.insert("x-api-key", HeaderValue::from_static("a"));
-        assert_eq!(credential(&h, None), Some("a".into()));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic zzz"));
-        assert_eq!(credential(&h, None), Some("a".into()));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer  b "),
-        );
-        assert_eq!(credential(&h, None), Some("b".into()));
-        assert_eq!(credential(&HeaderMap::new(), Some("key=")), None);
-    }
-
-    #[test]
-    fn parse_rejects_non_objects_and_reads_gemini_paths() {
-        assert!(parse(Protocol::Chat, "/v1/chat/completions", b"[]").is_err());
-        assert!(parse(Protocol::Chat, "/v1/chat/completions", b"{").is_err());
-        assert!(parse(Protocol::Chat, "/v1/chat/completions", b"").is_err());
-        let p = parse(
-            Protocol::Chat,
-            "/",
-            br#"{"model":"m","stream":true,"x":[1]}"#,
-        );
-        assert!(matches!(p, Ok(Parsed { model: Some(ref m), stream: true }) if m == "m"));
-        let g = parse(
-            Protocol::Gemini,
-            "/v1beta/models/g-1:streamGenerateContent",
-            b"{}",
-        );
-        assert!(matches!(g, Ok(Parsed { model: Some(ref m), stream: true }) if m == "g-1"));
-        assert!(parse(Protocol::Gemini, "/v1beta/models/g-1:countTokens", b"{}").is_err());
-        assert!(parse(Protocol::Models, "/v1/models", b"").is_ok());
+    fn instance_tags_differ() {
+        assert_ne!(instance_tag(), instance_tag());
     }
 }

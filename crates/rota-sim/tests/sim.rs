@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rota_sim::{ANSWER_TEXT, Behavior, Grant, RateLimit, Sim, SimHandle};
+use rota_sim::{ANSWER_TEXT, Behavior, Grant, RateLimit, Sim, SimHandle, account_id};
 use serde_json::Value;
 
 struct Reply {
@@ -79,7 +79,12 @@ async fn ok_in_each_protocol_shape() {
     let chat = post(&sim, "/v1/chat/completions", "k", CHAT).await;
     assert_eq!(chat.status, 200);
     assert_eq!(chat.header("content-type"), "application/json");
-    assert_eq!(chat.header("x-sim-key"), "k");
+    assert_eq!(chat.header("x-sim-account"), account_id("k"));
+    assert_eq!(
+        chat.header("x-sim-key"),
+        "<missing>",
+        "the key is never echoed"
+    );
     assert_eq!(chat.header("x-sim-model"), "gpt-4o");
     let v = chat.json();
     assert_eq!(v["object"], "chat.completion");
@@ -129,7 +134,7 @@ async fn ok_in_each_protocol_shape() {
     let url = format!("{}/v1/models", sim.base_url());
     let models = send(Method::GET, &url, &[], "").await;
     assert_eq!(models.status, 200);
-    assert_eq!(models.header("x-sim-key"), "none");
+    assert_eq!(models.header("x-sim-account"), "none");
     assert_eq!(models.header("x-sim-model"), "none");
     assert_eq!(models.json()["object"], "list");
 
@@ -200,7 +205,7 @@ async fn streams_arrive_in_several_chunks() {
             "event: message_stop",
         ),
         (
-            "/v1beta/models/gemini-x:streamGenerateContent",
+            "/v1beta/models/gemini-x:streamGenerateContent?alt=sse",
             "{}",
             "\"finishReason\":\"STOP\"",
         ),
@@ -270,7 +275,7 @@ async fn status_errors_use_the_route_dialect() {
     assert_eq!(v["error"]["code"], 503);
     assert_eq!(v["error"]["message"], "simulated 503");
     assert_eq!(v["error"]["status"], "UNAVAILABLE");
-    assert_eq!(openai.header("x-sim-key"), "k");
+    assert_eq!(openai.header("x-sim-account"), account_id("k"));
 }
 
 #[tokio::test]
@@ -378,7 +383,8 @@ async fn key_comes_from_each_credential_place() {
     ];
     for (headers, query, expected) in cases {
         let reply = send(Method::POST, &format!("{path}{query}"), headers, "{}").await;
-        assert_eq!(reply.header("x-sim-key"), expected.unwrap_or("none"));
+        let account = expected.map_or_else(|| String::from("none"), account_id);
+        assert_eq!(reply.header("x-sim-account"), account);
     }
     let keys: Vec<Option<String>> = sim.requests().into_iter().map(|r| r.key).collect();
     let expected: Vec<Option<String>> =
@@ -400,7 +406,7 @@ async fn bad_json_is_400_and_keeps_the_script() {
         ("/v1/messages", ""),
         ("/v1/responses", "[1,2]"),
         ("/v1beta/models/g:generateContent", "\u{0}"),
-        ("/v1beta/models/g:countTokens", "{}"),
+        ("/v1/embeddings", "[]"),
     ] {
         let reply = post(&sim, path, "k", body).await;
         assert_eq!(reply.status, 400, "{path}");
