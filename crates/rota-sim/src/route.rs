@@ -157,6 +157,12 @@ pub(crate) fn classify(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Option<Endpoint> {
+    // A HEAD is answered like its GET (hyper sends no body).
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     if let Some(rest) = path.strip_prefix("/v1beta/") {
         return gemini(method, rest);
     }
@@ -348,6 +354,10 @@ mod tests {
         assert_eq!(of(Method::GET, "/v1/chat/completions", None), None);
         assert_eq!(of(Method::POST, "/v1beta/models/g:frobnicate", None), None);
         assert_eq!(of(Method::POST, "/v2/x", None), None);
+        assert_eq!(
+            of(Method::HEAD, "/v1/models", None),
+            Some(Endpoint::Models { id: None })
+        );
         assert_eq!(dialect_of_prefix("/v1/messages/x"), Dialect::Anthropic);
         assert!(wants_sse(Some("key=1&alt=sse")));
         assert!(!wants_sse(Some("alt=json")));
