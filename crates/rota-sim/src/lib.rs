@@ -23,11 +23,13 @@
 //! 4 body bytes).
 //!
 //! Every request on an API route is answered according to a [`Behavior`] scripted for the
-//! credential it carried, and recorded as a [`Recorded`]. By default the credential is the
-//! first found of `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` and `?key=`; with
-//! [`SimHandle::strict_credentials`] each route reads only its real API's header (a
-//! credential elsewhere, or none, is a 401 in that API's shape). Requests without any
-//! credential use the script of the empty key `""`.
+//! credential it carried, and recorded as a [`Recorded`]. Like the real APIs, each route reads
+//! only its own credential header — OpenAI `Authorization: Bearer`, Anthropic `x-api-key`,
+//! Gemini `x-goog-api-key` or `?key=`, and a bearer OAuth token from the token endpoint on
+//! every route — and answers a credential elsewhere, or none, with a 401 in that API's shape.
+//! [`SimHandle::strict_credentials`]`(false)` turns this off: then the credential is the first
+//! found of `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` and `?key=`, and requests
+//! without any use the script of the empty key `""`.
 //!
 //! Every API answer carries `x-sim-account` ([`account_id`] of the credential: a hash prefix
 //! that never reveals the key; `none` without one) and `x-sim-model` (the model received, or
@@ -222,13 +224,13 @@ impl SimHandle {
         self.inner.shared.log.lock().set_capacity(capacity);
     }
 
-    /// With `true`, each route reads only the credential header its real API reads: OpenAI
-    /// routes `Authorization: Bearer`; Anthropic routes `x-api-key` (or a bearer OAuth token);
-    /// Gemini routes `x-goog-api-key` or `?key=` (or a bearer OAuth token). An OAuth token is
+    /// With `true` (the default), each route reads only the credential header its real API
+    /// reads: OpenAI routes `Authorization: Bearer`; Anthropic routes `x-api-key` (or a bearer
+    /// OAuth token); Gemini routes `x-goog-api-key` or `?key=` (or a bearer OAuth token). An OAuth token is
     /// one the token endpoint handed out (or shaped like the provider's: `sk-ant-oat…`,
     /// `ya29.…`). A credential in another header, or none, is answered 401 in the route's
-    /// shape (recorded with the credential found, consuming no script). Off by default: then
-    /// the first credential found anywhere counts.
+    /// shape (recorded with the credential found, consuming no script). With `false`, the
+    /// first credential found anywhere counts.
     pub fn strict_credentials(&self, strict: bool) {
         self.inner
             .shared

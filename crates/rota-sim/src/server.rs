@@ -61,7 +61,7 @@ impl Shared {
             tokens: Mutex::default(),
             objects: Mutex::default(),
             issued: Mutex::default(),
-            strict: AtomicBool::new(false),
+            strict: AtomicBool::new(true),
             next_id: AtomicU64::new(0),
             instance,
             stop,

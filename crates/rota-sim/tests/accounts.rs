@@ -296,7 +296,8 @@ async fn strict_credentials_read_each_api_header() {
     let messages = ("/v1/messages", r#"{"model":"c"}"#);
     let gemini = ("/v1beta/models/g:generateContent", "{}");
 
-    // Lenient by default: any header counts.
+    // Strict by default; lenient on request: then any header counts.
+    sim.strict_credentials(false);
     assert_eq!(
         post(messages.0, &[("authorization", "Bearer k")], messages.1)
             .await
