@@ -200,6 +200,63 @@ impl<B: Body<Data = Bytes>> Body for Tracked<B> {
     }
 }
 
+/// The connection's service: marks each request in flight until its answer's body is done
+/// ([`Tracked`]), around a tower service that is always ready (the gateway's stack answers
+/// every request, so readiness is not awaited).
+#[derive(Debug, Clone)]
+pub(crate) struct Tracking<S> {
+    inner: S,
+    state: Arc<ConnState>,
+}
+
+impl<S> Tracking<S> {
+    pub(crate) fn new(inner: S, state: Arc<ConnState>) -> Self {
+        Self { inner, state }
+    }
+}
+
+impl<S, Req, B> hyper::service::Service<Req> for Tracking<S>
+where
+    S: tower::Service<Req, Response = http::Response<B>> + Clone,
+{
+    type Response = http::Response<Tracked<B>>;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn call(&self, req: Req) -> Self::Future {
+        let flight = self.state.request();
+        TrackedFuture {
+            fut: self.inner.clone().call(req),
+            flight: Some(flight),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Tracking`]: the answer, its body tracked.
+    pub(crate) struct TrackedFuture<F> {
+        #[pin]
+        fut: F,
+        flight: Option<InFlight>,
+    }
+}
+
+impl<F, B, E> std::future::Future for TrackedFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<Tracked<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.fut.poll(cx))?;
+        Poll::Ready(Ok(match this.flight.take() {
+            Some(flight) => res.map(|body| Tracked::new(body, flight)),
+            None => res.map(|body| Tracked { body, flight: None }),
+        }))
+    }
+}
+
 pin_project! {
     /// A connection's IO, stamping the connection's state on every read and write.
     pub(crate) struct Watched<T> {

@@ -39,11 +39,11 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-use crate::conn::{Action, Coarse, ConnLimits, ConnState, Tracked, Watchdog, Watched};
+use crate::conn::{Action, Coarse, ConnLimits, ConnState, Tracking, Watchdog, Watched};
 use crate::dialect::Dialect;
 use crate::dispatch::Dispatch;
 
@@ -234,9 +234,9 @@ impl Drop for Counted {
 }
 
 /// Client credentials, marked sensitive on arrival so no trace or debug output shows them.
-const SENSITIVE: [HeaderName; 4] = [
+/// (`Proxy-Authorization` is hop-by-hop: the edge removes it before anything reads it.)
+const SENSITIVE: [HeaderName; 3] = [
     header::AUTHORIZATION,
-    header::PROXY_AUTHORIZATION,
     HeaderName::from_static("x-api-key"),
     HeaderName::from_static("x-goog-api-key"),
 ];
@@ -293,17 +293,7 @@ async fn worker(
             }
         };
         let state = ConnState::new(Arc::clone(&clock));
-        let service = service.clone();
-        let flights = Arc::clone(&state);
-        let hyper_service = hyper::service::service_fn(move |req| {
-            let flight = flights.request();
-            let answer = service.clone().oneshot(req);
-            async move {
-                answer
-                    .await
-                    .map(|res| res.map(|body| Tracked::new(body, flight)))
-            }
-        });
+        let hyper_service = Tracking::new(service.clone(), Arc::clone(&state));
         let io = TokioIo::new(Watched::new(stream, Arc::clone(&state)));
         let conn = builder.serve_connection(io, hyper_service).into_owned();
         let mut watchdog = Watchdog::new(state, limits.conn, stopping.clone());
