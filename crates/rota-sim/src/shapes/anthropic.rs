@@ -93,12 +93,19 @@ fn display_name(id: &str) -> String {
 pub(crate) fn models(id: Option<&str>) -> String {
     match id {
         Some(id) => model(id).to_string(),
-        None => json!({
-            "data": MODEL_IDS.iter().map(|id| model(id)).collect::<Vec<_>>(),
-            "has_more": false,
-            "first_id": MODEL_IDS.first(),
-            "last_id": MODEL_IDS.last(),
-        })
+        None => {
+            let ids: Vec<&str> = MODEL_IDS
+                .iter()
+                .copied()
+                .filter(|id| id.starts_with("claude"))
+                .collect();
+            json!({
+                "data": ids.iter().map(|id| model(id)).collect::<Vec<_>>(),
+                "has_more": false,
+                "first_id": ids.first(),
+                "last_id": ids.last(),
+            })
+        }
         .to_string(),
     }
 }

@@ -144,7 +144,13 @@ fn model(id: &str) -> Value {
 pub(crate) fn models(id: Option<&str>) -> String {
     match id {
         Some(id) => model(id).to_string(),
-        None => json!({ "models": MODEL_IDS.iter().map(|id| model(id)).collect::<Vec<_>>() })
-            .to_string(),
+        None => json!({
+            "models": MODEL_IDS
+                .iter()
+                .filter(|id| id.starts_with("gemini"))
+                .map(|id| model(id))
+                .collect::<Vec<_>>(),
+        })
+        .to_string(),
     }
 }
