@@ -3,61 +3,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Method;
 use rota_sim::{ANSWER_TEXT, Behavior, Grant, RateLimit, Sim, SimHandle, account_id};
 use serde_json::Value;
 
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    frames: Vec<Bytes>,
-}
+mod support;
 
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.frames.concat()).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text()).expect("JSON body")
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("<missing>")
-    }
-}
-
-async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("request");
-    let response = client.request(request).await.expect("response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let mut body = response.into_body();
-    let mut frames = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.expect("frame").into_data() {
-            frames.push(data);
-        }
-    }
-    Reply {
-        status,
-        headers,
-        frames,
-    }
-}
+use support::{Reply, send};
 
 /// POSTs with `key` in the header the route's API reads (the sim checks it by default).
 async fn post(sim: &SimHandle, path: &str, key: &str, body: &str) -> Reply {
