@@ -11,12 +11,7 @@ use crate::common::*;
 async fn the_binary_serves_on_its_workers_and_exits_cleanly_on_sigterm() {
     let sim = Sim::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // A free port: bound, read, released (the binary binds it a moment later).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = {state:?}\nworkers = 2\n\n\
          [upstream]\nbase_url = \"{base}\"\n\n\

@@ -210,3 +210,13 @@ pub fn chat_turn2(model: &str, first: &str) -> String {
     })
     .to_string()
 }
+
+/// A free port for a real binary to listen on: bound, read, released (the binary binds it a
+/// moment later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("local address")
+        .port()
+}

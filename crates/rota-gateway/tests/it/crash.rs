@@ -28,11 +28,7 @@ impl Drop for Gateway {
 
 /// Writes a config for `sim` and `state_dir` on a free port and starts the binary on it.
 async fn spawn(sim: &SimHandle, dir: &Path) -> (Gateway, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\nstate_dir = {state:?}\nworkers = 2\n\n\
          [auth]\nadmin_token = \"{ADMIN}\"\n\n\
