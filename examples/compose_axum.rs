@@ -111,12 +111,12 @@ async fn forward(State(rota): State<Rota>, req: Request) -> Response {
     match rota.oneshot(http::Request::from_parts(parts, body)).await {
         Ok(res) => res.map(Body::new),
         Err(err) => match rota::Error::find(&err) {
-            Some(rota::Error::AllAccountsLimited { retry_after }) => {
+            Some(rota::Error::AllAccountsLimited { retry_after, .. }) => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let headers = [(header::RETRY_AFTER, secs.to_string())];
                 (StatusCode::TOO_MANY_REQUESTS, headers, err.to_string()).into_response()
             }
-            Some(rota::Error::NoAccounts) => {
+            Some(rota::Error::NoAccounts { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response()
             }
             _ => (StatusCode::BAD_GATEWAY, err.to_string()).into_response(),

@@ -1,5 +1,6 @@
-//! [`MarkBody`]: a response body that is either the upstream's, untouched, or the bytes
-//! [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) read to classify an error answer.
+//! [`MarkBody`]: a response body that is either the upstream's, untouched (maybe read for
+//! object ids as it passes), or the bytes [`RateLimitMarkLayer`](crate::RateLimitMarkLayer)
+//! read to classify an error answer.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -7,6 +8,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+use crate::objects::Learner;
 
 pin_project! {
     /// The response body after [`RateLimitMarkLayer`](crate::RateLimitMarkLayer).
@@ -23,6 +26,13 @@ pin_project! {
         Buffered {
             bytes: Option<Bytes>,
         },
+        /// The upstream body, streamed through untouched while its first frames are read for
+        /// the ids of the objects it created ([`Learner`]).
+        Learning {
+            #[pin]
+            body: B,
+            learner: Box<Learner>,
+        },
     }
 }
 
@@ -35,6 +45,14 @@ impl<B> MarkBody<B> {
     /// A body made of bytes already read.
     pub fn buffered(bytes: Bytes) -> Self {
         Self::Buffered { bytes: Some(bytes) }
+    }
+
+    /// Wraps an upstream body whose frames `learner` reads as they pass.
+    pub fn learning(body: B, learner: Learner) -> Self {
+        Self::Learning {
+            body,
+            learner: Box::new(learner),
+        }
     }
 }
 
@@ -51,6 +69,15 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
             MarkBodyProj::Stream { body } => body.poll_frame(cx),
+            MarkBodyProj::Learning { body, learner } => {
+                let frame = body.poll_frame(cx);
+                if let Poll::Ready(Some(Ok(frame))) = &frame
+                    && let Some(data) = frame.data_ref()
+                {
+                    learner.feed(data);
+                }
+                frame
+            }
             MarkBodyProj::Buffered { bytes } => Poll::Ready(
                 bytes
                     .take()
@@ -62,14 +89,14 @@ where
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Stream { body } => body.is_end_stream(),
+            Self::Stream { body } | Self::Learning { body, .. } => body.is_end_stream(),
             Self::Buffered { bytes } => bytes.as_ref().is_none_or(Bytes::is_empty),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Stream { body } => body.size_hint(),
+            Self::Stream { body } | Self::Learning { body, .. } => body.size_hint(),
             Self::Buffered { bytes } => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

@@ -18,9 +18,26 @@ pub enum Error {
     AllAccountsLimited {
         /// Time until the earliest cooldown ends.
         retry_after: Duration,
+        /// How many attempts reached an upstream before this one found no account.
+        attempts: u32,
+        /// The account of the last of them, if any.
+        account: Option<AccountId>,
     },
     /// No account is configured, or all are disabled.
-    NoAccounts,
+    NoAccounts {
+        /// How many attempts reached an upstream before this one found no account.
+        attempts: u32,
+        /// The account of the last of them, if any.
+        account: Option<AccountId>,
+    },
+    /// The request continues an object (SPEC §3a) whose account is disabled; no other
+    /// account holds it.
+    OwnerDisabled {
+        /// The disabled owner.
+        account: AccountId,
+        /// How many attempts reached an upstream before this one.
+        attempts: u32,
+    },
     /// The upstream service failed (transport error, or its attempt timed out) while
     /// `account` was serving.
     Upstream {
@@ -34,8 +51,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// The account of a failed upstream attempt, if this is one.
+    /// The account this error names: the one of a failed upstream attempt, the disabled
+    /// owner, or the last account tried before no account could serve.
     pub fn account(&self) -> Option<AccountId> {
+        match self {
+            Self::Upstream { account, .. } | Self::OwnerDisabled { account, .. } => Some(*account),
+            Self::AllAccountsLimited { account, .. } | Self::NoAccounts { account, .. } => *account,
+        }
+    }
+
+    /// The account of a failed upstream attempt, if this is one (what a retry moves away
+    /// from).
+    pub fn failed_account(&self) -> Option<AccountId> {
         match self {
             Self::Upstream { account, .. } => Some(*account),
             _ => None,
@@ -50,12 +77,14 @@ impl Error {
         matches!(self, Self::Upstream { source, .. } if source.is::<tower::timeout::error::Elapsed>())
     }
 
-    /// How many attempts the request had made when this error ended it, if it is an upstream
-    /// failure.
-    pub fn attempts(&self) -> Option<u32> {
+    /// How many attempts reached an upstream when this error ended the request, as
+    /// `X-Rota-Attempts` says (0: none did).
+    pub fn attempts(&self) -> u32 {
         match self {
-            Self::Upstream { attempts, .. } => Some(*attempts),
-            _ => None,
+            Self::Upstream { attempts, .. }
+            | Self::OwnerDisabled { attempts, .. }
+            | Self::AllAccountsLimited { attempts, .. }
+            | Self::NoAccounts { attempts, .. } => *attempts,
         }
     }
 
@@ -68,12 +97,15 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AllAccountsLimited { retry_after } => write!(
+            Self::AllAccountsLimited { retry_after, .. } => write!(
                 f,
                 "all accounts are rate-limited; retry after {} s",
                 crate::mark::retry_after_secs(*retry_after)
             ),
-            Self::NoAccounts => f.write_str("no upstream account is available"),
+            Self::NoAccounts { .. } => f.write_str("no upstream account is available"),
+            Self::OwnerDisabled { .. } => {
+                f.write_str("the account that holds the object this request continues is disabled")
+            }
             Self::Upstream { source, .. } => write!(f, "upstream request failed: {source}"),
         }
     }

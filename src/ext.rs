@@ -38,6 +38,13 @@ pub struct SelectedAccount {
     pub model: Arc<str>,
 }
 
+/// The attempt was served by the owner of the object the request continues (SPEC §3a); set
+/// on the response by [`AccountSelectLayer`](crate::AccountSelectLayer). No other account
+/// holds the object, so [`RetryRotateLayer`](crate::RetryRotateLayer) never rotates such a
+/// request (a grace retry on the owner is still made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectOwner(pub AccountId);
+
 /// How [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) read the upstream answer; set on the
 /// response. The one verdict on an answer: read it with [`verdict`].
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,9 @@
 //! The response headers rota adds (SPEC §6), and the hop-by-hop headers no request or answer
 //! carries past rota.
 
-use http::{HeaderMap, HeaderName, header};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// The account of the final attempt (or its alias).
 pub const X_ACCOUNT_EMAIL: HeaderName = HeaderName::from_static("x-account-email");
@@ -13,6 +15,32 @@ pub const X_ROTA_ATTEMPTS: HeaderName = HeaderName::from_static("x-rota-attempts
 pub const X_ROTA_DECISION: HeaderName = HeaderName::from_static("x-rota-decision");
 /// The default explicit session header.
 pub const X_SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
+/// The wait before a retry in milliseconds, which the OpenAI and Anthropic SDKs read first.
+pub const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+
+/// Says when to come back on a 429 (SPEC §6): `Retry-After` in whole seconds, rounded up, at
+/// least 1, and, when `with_ms` (OpenAI and Anthropic routes), `retry-after-ms`. A header
+/// already there (the upstream's own) is kept.
+///
+/// ```
+/// use http::HeaderMap;
+/// use std::time::Duration;
+///
+/// let mut h = HeaderMap::new();
+/// rota::headers::set_retry_after(&mut h, Duration::from_millis(1500), true);
+/// assert_eq!(h["retry-after"], "2");
+/// assert_eq!(h["retry-after-ms"], "1500");
+/// ```
+pub fn set_retry_after(headers: &mut HeaderMap, wait: Duration, with_ms: bool) {
+    if !headers.contains_key(header::RETRY_AFTER) {
+        let secs = crate::mark::retry_after_secs(wait);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if with_ms && !headers.contains_key(RETRY_AFTER_MS) {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        headers.insert(RETRY_AFTER_MS, HeaderValue::from(ms));
+    }
+}
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction; as header
 /// names, so removing them parses nothing per call.

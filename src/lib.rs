@@ -73,6 +73,7 @@ pub mod error;
 pub mod ext;
 pub mod headers;
 pub mod mark;
+pub mod objects;
 pub mod pool;
 pub mod retry;
 pub mod select;

@@ -9,8 +9,8 @@ use rota_core::cooldown::CooldownConfig;
 use rota_core::scheduler::{AccountView, UnknownAccount};
 use rota_core::store::StoreFuture;
 use rota_core::{
-    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, Mode, ModelMapping, Scheduler,
-    Settings, SharedClock,
+    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, MemoryObjectStore, Mode,
+    ModelMapping, ObjectStore, Scheduler, Settings, SharedClock,
 };
 
 use tower::retry::budget::{Budget, TpsBudget};
@@ -72,6 +72,7 @@ pub struct Pool {
 struct Inner {
     scheduler: Scheduler,
     store: Arc<dyn BindingStore>,
+    objects: Arc<dyn ObjectStore>,
     mapping: ModelMapping,
     clock: SharedClock,
     max_attempts: u32,
@@ -105,6 +106,11 @@ impl Pool {
     /// The binding store.
     pub fn store(&self) -> &dyn BindingStore {
         &*self.inner.store
+    }
+
+    /// The object-affinity store (SPEC §3a).
+    pub fn objects(&self) -> &dyn ObjectStore {
+        &*self.inner.objects
     }
 
     /// The model mapping.
@@ -231,6 +237,7 @@ pub struct PoolBuilder {
     settings: Settings,
     cooldowns: CooldownConfig,
     store: Option<Arc<dyn BindingStore>>,
+    objects: Option<Arc<dyn ObjectStore>>,
     mapping: ModelMapping,
     clock: Option<SharedClock>,
     max_attempts: Option<u32>,
@@ -296,6 +303,13 @@ impl PoolBuilder {
     /// The binding store (default: [`MemoryBindingStore`] with 100 000 bindings, 1 h idle TTL).
     pub fn store(mut self, store: impl BindingStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The object-affinity store (default: [`MemoryObjectStore`] with 100 000 owners, 30 days
+    /// idle TTL).
+    pub fn objects(mut self, objects: impl ObjectStore) -> Self {
+        self.objects = Some(Arc::new(objects));
         self
     }
 
@@ -374,6 +388,9 @@ impl PoolBuilder {
                 store: self
                     .store
                     .unwrap_or_else(|| Arc::new(MemoryBindingStore::default())),
+                objects: self
+                    .objects
+                    .unwrap_or_else(|| Arc::new(MemoryObjectStore::default())),
                 mapping: self.mapping,
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
                 max_attempts: self.max_attempts.unwrap_or(3),
@@ -403,4 +420,20 @@ fn xxhash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Drives a store write that could not finish at once in the background, so no answer waits
+/// on a networked store; a failure is logged with `what`.
+pub(crate) fn detach<T: Unpin + Send + 'static>(fut: StoreFuture<T>, what: &'static str) {
+    match fut {
+        StoreFuture::Ready(Some(Err(err))) => tracing::warn!(%err, "{what}"),
+        StoreFuture::Ready(_) => {}
+        pending @ StoreFuture::Pending(_) => {
+            tokio::spawn(async move {
+                if let Err(err) = pending.await {
+                    tracing::warn!(%err, "{what}");
+                }
+            });
+        }
+    }
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::response::Parts;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use rota_core::cooldown::Deadline;
-use rota_core::{AccountId, Outcome};
+use rota_core::{AccountId, Outcome, SessionId};
 use tokio::time::Sleep;
 
 use super::{Classify, MAX_ERROR_BODY};
@@ -21,6 +21,8 @@ use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
 use crate::ext::{Classified, SelectedAccount};
+use crate::headers::set_retry_after;
+use crate::objects::Learner;
 
 /// What the layer knows about the attempt it classifies.
 #[derive(Debug)]
@@ -30,6 +32,13 @@ pub(super) struct Attempt {
     /// The account that answered an earlier attempt of this request with a server error
     /// without an explicit delay.
     pub(super) prior: Option<AccountId>,
+    /// Not a conversation turn: a 4xx does not mark the account.
+    pub(super) auxiliary: bool,
+    /// A 429 also gets `retry-after-ms` (OpenAI and Anthropic routes).
+    pub(super) retry_after_ms: bool,
+    /// The request creates objects: a success is read for their ids, learned with this
+    /// session.
+    pub(super) learn: Option<Option<SessionId>>,
 }
 
 pin_project! {
@@ -133,9 +142,18 @@ where
                         return Poll::Ready(Ok(res.map(MarkBody::stream)));
                     }
                     if !this.classifier.needs_body(res.status()) {
-                        let mut res = res.map(MarkBody::stream);
-                        mark(this.pool, this.classifier, this.attempt, &mut res, &[]);
-                        return Poll::Ready(Ok(res));
+                        let mut res = res;
+                        let outcome = mark(this.pool, this.classifier, this.attempt, &mut res, &[]);
+                        let learner = match (this.attempt.learn.take(), &this.attempt.selected) {
+                            (Some(session), Some(selected)) if outcome.is_success() => {
+                                Some(Learner::new(this.pool.clone(), selected.id, session))
+                            }
+                            _ => None,
+                        };
+                        return Poll::Ready(Ok(match learner {
+                            Some(learner) => res.map(|body| MarkBody::learning(body, learner)),
+                            None => res.map(MarkBody::stream),
+                        }));
                     }
                     let (parts, body) = res.into_parts();
                     let collect = Limited::new(body, MAX_ERROR_BODY).collect();
@@ -173,19 +191,24 @@ where
     }
 }
 
-/// Classifies an answer, records the verdict, and leaves it on the response.
+/// Classifies an answer, records the verdict, leaves it on the response, and returns it.
 fn mark<B, C: Classify>(
     pool: &Pool,
     classifier: &C,
     attempt: &Attempt,
     res: &mut Response<B>,
     body: &[u8],
-) {
+) -> Outcome {
     let Some(selected) = &attempt.selected else {
-        return;
+        return Outcome::Neutral;
     };
-    let mut outcome =
-        classifier.classify(res.status(), res.headers(), body, pool.clock().system_now());
+    let said = classifier.classify(res.status(), res.headers(), body, pool.clock().system_now());
+    let mut outcome = said;
+    // A token count, a model list or an object read that the upstream refuses says nothing
+    // about the account's ability to serve conversations: no 4xx of theirs benches it.
+    if attempt.auxiliary && res.status().is_client_error() {
+        outcome = Outcome::Neutral;
+    }
     // Two different accounts failing one request the same way: the request is at fault
     // (SPEC §4), so the first account's strike is taken back and this one is not counted.
     if outcome.is_undelayed_server_error()
@@ -199,23 +222,19 @@ fn mark<B, C: Classify>(
         );
     }
     let deadline = record(pool, selected, outcome, Some(res.status().as_u16()));
-    if res.status() == StatusCode::TOO_MANY_REQUESTS
-        && !res.headers().contains_key(header::RETRY_AFTER)
-    {
-        // Every 429 that leaves rota says when to come back (SPEC §6): the delay the
-        // upstream gave in its body, else the cooldown it now has.
-        let wait = outcome
+    if res.status() == StatusCode::TOO_MANY_REQUESTS {
+        // Every 429 that leaves rota says when to come back (SPEC §6): the upstream's own
+        // header, else the delay it gave in its body, else the cooldown it now has.
+        let wait = said
             .failure()
             .and_then(|f| f.explicit_delay)
             .or_else(|| deadline.map(|d| d.until.saturating_duration_since(pool.now())));
         if let Some(wait) = wait {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(wait)),
-            );
+            set_retry_after(res.headers_mut(), wait, attempt.retry_after_ms);
         }
     }
     res.extensions_mut().insert(Classified(outcome));
+    outcome
 }
 
 /// `Retry-After` seconds for a wait: whole seconds, rounded up, at least 1.

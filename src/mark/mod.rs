@@ -9,6 +9,12 @@
 //! untouched. An inner service's error (no answer: connect failure, reset, attempt timeout)
 //! is classified by [`Classify::classify_error`]: by default the account is unreachable.
 //!
+//! A request that is not a conversation turn ([`RequestFacts::auxiliary`]: token counts,
+//! model lists, embeddings, stored objects) never marks its account with a 4xx: such an answer
+//! is [`Outcome::Neutral`]. Every 429 leaves with `Retry-After` (and `retry-after-ms` outside
+//! Gemini routes). A successful answer to a request that creates objects is read as it passes
+//! for their ids, which are learned as owned by its account ([`crate::objects`]).
+//!
 //! This layer decides what an answer means, once. Attribution (SPEC §5) happens here too: a
 //! server error without an explicit delay from a second account for the same request (its
 //! [`PriorServerError`]) makes the request [`Outcome::Poisoned`] — the first account's strike
@@ -62,7 +68,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
-use rota_core::{Failure, Outcome, Reason};
+use rota_core::{Failure, Outcome, Protocol, Reason, RequestFacts, SessionId};
 use tower::{Layer, Service};
 
 use crate::Pool;
@@ -230,10 +236,23 @@ where
         let ext = req.extensions();
         let selected = ext.get::<SelectedAccount>().cloned();
         let prior = ext.get::<PriorServerError>().map(|p| p.0);
+        let facts = ext.get::<RequestFacts>();
+        let protocol = facts
+            .and_then(|f| f.protocol)
+            .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
+        let learn = crate::objects::creates_objects(req.method(), req.uri().path())
+            .then(|| ext.get::<SessionId>().cloned());
+        let attempt = future::Attempt {
+            selected,
+            prior,
+            auxiliary: facts.is_some_and(|f| f.auxiliary),
+            retry_after_ms: protocol != Protocol::Gemini,
+            learn,
+        };
         let fut = self.inner.call(req);
         ResponseFuture::new(
             fut,
-            future::Attempt { selected, prior },
+            attempt,
             self.pool.clone(),
             self.classifier.clone(),
             self.error_body_timeout,

@@ -13,7 +13,9 @@ use tower::retry::Policy;
 
 use crate::Pool;
 use crate::error::{BoxError, Error};
-use crate::ext::{Attempt, Attempted, GraceAccount, PriorServerError, SelectedAccount, verdict};
+use crate::ext::{
+    Attempt, Attempted, GraceAccount, ObjectOwner, PriorServerError, SelectedAccount, verdict,
+};
 use crate::telemetry::RetryKind;
 
 /// A 429 with an explicit delay up to this long is retried on the same account (SPEC §4).
@@ -120,7 +122,7 @@ fn retry_of<B>(result: &Result<Response<B>, BoxError>) -> Option<Retry> {
         // here); an attempt that timed out is answered 504, not retried (SPEC §4).
         Err(err) => {
             let err = Error::find(err).filter(|e| !e.is_timeout())?;
-            err.account().map(|account| Retry {
+            err.failed_account().map(|account| Retry {
                 account,
                 grace_delay: None,
                 undelayed_server_error: false,
@@ -154,7 +156,9 @@ impl<B> Policy<Request<Bytes>, Response<B>, BoxError> for RotatePolicy {
                 return Some(RetryDelay::sleep(delay));
             }
         }
-        if self.attempts >= self.limit() {
+        // The object's owner answered: no other account holds it.
+        let pinned = matches!(result, Ok(res) if res.extensions().get::<ObjectOwner>().is_some());
+        if pinned || self.attempts >= self.limit() {
             return None;
         }
         let mut attempted = req

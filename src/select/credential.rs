@@ -134,8 +134,8 @@ pub(crate) fn rewrite_model(
     mapped: &str,
 ) {
     if protocol == Protocol::Gemini {
-        if let Some((_, method)) = Protocol::gemini_path_parts(req.uri().path()) {
-            let mut pq = format!("/v1beta/models/{mapped}:{method}");
+        if let Some(g) = Protocol::gemini_path(req.uri().path()) {
+            let mut pq = format!("{}{mapped}:{}", g.prefix, g.method);
             if let Some(q) = req.uri().query() {
                 pq.push('?');
                 pq.push_str(q);
@@ -258,6 +258,13 @@ mod tests {
             r.uri().path_and_query().map(|p| p.as_str()),
             Some("/v1beta/models/gemini-3-pro-high:streamGenerateContent?alt=sse")
         );
+    }
+
+    #[test]
+    fn gemini_v1_paths_keep_their_version() {
+        let mut r = req("/v1/models/gemini-pro:countTokens", "");
+        rewrite_model(&mut r, Protocol::Gemini, None, "gemini-3-pro-high");
+        assert_eq!(r.uri().path(), "/v1/models/gemini-3-pro-high:countTokens");
     }
 
     #[test]

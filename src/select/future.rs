@@ -12,14 +12,17 @@ use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use rota_core::scheduler::Unavailable;
 use rota_core::store::StoreFuture;
-use rota_core::{AccountId, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId};
+use rota_core::{
+    AccountId, ObjectOwner, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId,
+};
 use tower::Service;
 
 use super::credential::{InjectCredential, rewrite_model};
 use crate::Pool;
 use crate::error::{BoxError, Error};
-use crate::ext::{Attempt, Attempted, GraceAccount, SelectedAccount, verdict};
+use crate::ext::{self, Attempt, Attempted, GraceAccount, SelectedAccount, verdict};
 use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
+use crate::pool::detach;
 
 pin_project! {
     /// Response future of [`AccountSelect`](super::AccountSelect).
@@ -36,6 +39,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
+        Owner { fut: StoreFuture<Option<ObjectOwner>> },
         Lookup { fut: StoreFuture<Option<AccountId>> },
         Select,
         Sleeping { #[pin] sleep: tokio::time::Sleep, since: Instant },
@@ -58,6 +62,8 @@ struct Ctx<S, I> {
     model_span: Option<std::ops::Range<usize>>,
     /// The session, when the mode keeps bindings.
     session: Option<SessionId>,
+    /// The owner of the object the request continues, once looked up (SPEC §3a).
+    owner: Option<AccountId>,
     attempt: u32,
     attempted: Vec<AccountId>,
     grace: Option<AccountId>,
@@ -104,11 +110,12 @@ where
             .or_else(|| facts.and_then(|f| f.session_id.as_ref()))
             .cloned()
             .filter(|_| settings.mode.uses_bindings());
-        let state = match &session {
-            Some(s) if attempt == 0 => State::Lookup {
-                fut: pool.store().get(s, pool.now()),
+        let state = match facts.and_then(|f| f.object.as_deref()) {
+            // Every attempt asks: an object's owner is its only candidate on each of them.
+            Some(object) => State::Owner {
+                fut: pool.objects().owner(object, pool.now()),
             },
-            _ => State::Select,
+            None => lookup(&pool, session.as_ref(), attempt),
         };
         let ctx = Ctx {
             protocol,
@@ -116,6 +123,7 @@ where
             model_changed,
             model_span: facts.and_then(|f| f.model_span.clone()),
             session,
+            owner: None,
             attempt,
             attempted: ext
                 .get::<Attempted>()
@@ -133,6 +141,18 @@ where
         Self { state, ctx }
     }
 }
+
+/// The state after the owner lookup: the session's binding lookup on a first attempt.
+fn lookup<F>(pool: &Pool, session: Option<&SessionId>, attempt: u32) -> State<F> {
+    match session {
+        Some(s) if attempt == 0 => State::Lookup {
+            fut: pool.store().get(s, pool.now()),
+        },
+        _ => State::Select,
+    }
+}
+
+const STORE_FAILED: &str = "binding store write failed";
 
 enum Next {
     Wait(Instant),
@@ -153,6 +173,7 @@ where
             bound: self.bound,
             grace: self.grace,
             waited: self.waited,
+            owner: self.owner,
         };
         match self.pool.scheduler().select(&req, self.pool.now()) {
             Selection::Picked(pick) => {
@@ -164,10 +185,38 @@ where
                 }
             }
             Selection::Wait { until } => Ok(Next::Wait(until)),
-            Selection::Unavailable(Unavailable::AllLimited { retry_after }) => {
-                Err(Error::AllAccountsLimited { retry_after })
+            Selection::Unavailable(why) => {
+                let (attempts, account) = (self.attempt, self.attempted.last().copied());
+                Err(match why {
+                    Unavailable::AllLimited { retry_after } => Error::AllAccountsLimited {
+                        retry_after,
+                        attempts,
+                        account,
+                    },
+                    Unavailable::NoAccounts => Error::NoAccounts { attempts, account },
+                    Unavailable::OwnerDisabled => Error::OwnerDisabled {
+                        account: self.owner.unwrap_or(AccountId(0)),
+                        attempts,
+                    },
+                })
             }
-            Selection::Unavailable(Unavailable::NoAccounts) => Err(Error::NoAccounts),
+        }
+    }
+
+    /// The request continues an object: its owner is the only candidate, and the session is
+    /// that of the request that created the object (SPEC §2 rule 2), so the chain stays one
+    /// conversation. No bind-if-absent race: the owner is not a choice.
+    fn continue_object(&mut self, owner: ObjectOwner) {
+        self.owner = Some(owner.account);
+        self.bind_checked = true;
+        if let Some(session) = owner.session {
+            if self.pool.settings().mode.uses_bindings() {
+                self.session = Some(session.clone());
+            }
+            // Inner layers (the mark layer learning the next object of the chain) see it too.
+            if let Some(req) = &mut self.req {
+                req.extensions_mut().insert(session);
+            }
         }
     }
 
@@ -242,6 +291,9 @@ where
         );
         let selected = self.selected(pick);
         res.extensions_mut().insert(selected);
+        if self.owner.is_some() {
+            res.extensions_mut().insert(ext::ObjectOwner(pick.account));
+        }
         Ok(res)
     }
 
@@ -251,10 +303,10 @@ where
         let store = self.pool.store();
         if success {
             if self.bound != Some(account) {
-                detach(store.bind(session, account, self.pool.now()));
+                detach(store.bind(session, account, self.pool.now()), STORE_FAILED);
             }
         } else {
-            detach(store.unbind_if(session, account));
+            detach(store.unbind_if(session, account), STORE_FAILED);
         }
     }
 }
@@ -266,22 +318,6 @@ fn attempts_value(n: u32) -> HeaderValue {
     match n.checked_sub(1).and_then(|i| SMALL.get(i as usize)) {
         Some(s) => HeaderValue::from_static(s),
         None => HeaderValue::from(n),
-    }
-}
-
-/// Drives a store write that could not finish at once in the background: the response is
-/// not held up by a networked store.
-fn detach<T: Unpin + Send + 'static>(fut: StoreFuture<T>) {
-    match fut {
-        StoreFuture::Ready(Some(Err(err))) => tracing::warn!(%err, "binding store write failed"),
-        StoreFuture::Ready(_) => {}
-        pending @ StoreFuture::Pending(_) => {
-            tokio::spawn(async move {
-                if let Err(err) = pending.await {
-                    tracing::warn!(%err, "binding store write failed");
-                }
-            });
-        }
     }
 }
 
@@ -298,6 +334,20 @@ where
         let ctx = this.ctx;
         loop {
             match this.state.as_mut().project() {
+                StateProj::Owner { fut } => {
+                    let owner = ready!(Pin::new(fut).poll(cx)).unwrap_or_else(|err| {
+                        tracing::warn!(%err, "object store lookup failed; scheduling without it");
+                        None
+                    });
+                    let next = match owner {
+                        Some(owner) => {
+                            ctx.continue_object(owner);
+                            State::Select
+                        }
+                        None => lookup(&ctx.pool, ctx.session.as_ref(), ctx.attempt),
+                    };
+                    this.state.set(next);
+                }
                 StateProj::Lookup { fut } => {
                     ctx.bound = ready!(Pin::new(fut).poll(cx)).unwrap_or_else(|err| {
                         tracing::warn!(%err, "binding store lookup failed; scheduling without it");

@@ -4,7 +4,10 @@
 //! the inner service; the response future is the inner one (zero cost).
 //!
 //! Rules (SPEC §2), first that applies: an explicit session header (default `x-session-id`);
-//! Anthropic `metadata.user_id` without `session-`; the first qualifying user message, hashed.
+//! the session of the object the request continues (applied by
+//! [`AccountSelectLayer`](crate::AccountSelectLayer), which knows the owners: the facts carry
+//! the object in [`RequestFacts::object`]); Anthropic `metadata.user_id` without `session-`,
+//! or OpenAI's `prompt_cache_key` as `pck-…`; the first qualifying user message, hashed.
 //! Malformed bodies are not an error here: they get no session id and pass on, with
 //! [`RequestFacts::body`] saying so.
 //!
@@ -33,7 +36,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Request};
-use rota_core::{Protocol, RequestFacts, SessionId, fingerprint};
+use rota_core::{Protocol, RequestFacts, SessionId, fingerprint, protocol};
 use tower::{Layer, Service};
 
 use crate::headers::X_SESSION_ID;
@@ -104,13 +107,17 @@ impl<S> SessionIdService<S> {
 /// Computes the facts of one request (what [`SessionIdService`] attaches).
 pub fn request_facts(req: &Request<Bytes>, session_headers: &[HeaderName]) -> RequestFacts {
     let path = req.uri().path();
-    let protocol = Protocol::from_path(path);
+    let protocol = Protocol::of_request(path, req.headers(), req.uri().query());
     let mut facts = fingerprint::inspect(protocol, req.body());
     if protocol == Protocol::Gemini {
         facts.model = Protocol::gemini_path_model(path).map(Into::into);
         facts.model_span = None;
         facts.stream = Protocol::gemini_path_streams(path);
     }
+    if let Some(id) = protocol::path_object(path) {
+        facts.object = Some(id.into());
+    }
+    facts.auxiliary = !protocol::is_turn(req.method(), path);
     if let Some(id) = header_session(req.headers(), session_headers) {
         facts.session_id = Some(id);
     }

@@ -37,6 +37,14 @@ pub struct RequestFacts {
     pub session_id: Option<SessionId>,
     /// Whether the body was well-formed JSON (an empty body counts as well-formed).
     pub body: BodyShape,
+    /// The stored object the request continues or names (SPEC §3a): a Responses body's
+    /// `previous_response_id` or `conversation`, or the id in a `/v1/responses/{id}` or
+    /// `/v1/conversations/{id}` path. Its owner is the request's only candidate.
+    pub object: Option<Arc<str>>,
+    /// The request is not a conversation turn ([`is_turn`](crate::protocol::is_turn)): a
+    /// token count, a model list, an embedding or a stored-object call. Its 4xx answers
+    /// never mark the account.
+    pub auxiliary: bool,
 }
 
 /// What kind of body the request had.

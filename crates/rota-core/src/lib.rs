@@ -6,6 +6,7 @@
 //! - [`cooldown`]: the cooldown ladders and never-shortening deadlines.
 //! - [`scheduler`]: fixed → sticky → window → rotation selection (SPEC §3).
 //! - [`store`]: the session-binding store trait and its in-memory implementation.
+//! - [`objects`]: object affinity, the object → owner store (SPEC §3a).
 //! - [`mapping`]: model name mapping.
 //! - [`clock`]: the injectable clock.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod delay;
 pub mod facts;
 pub mod fingerprint;
 pub mod mapping;
+pub mod objects;
 pub mod outcome;
 pub mod protocol;
 pub mod scheduler;
@@ -30,6 +32,7 @@ pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use facts::{BodyShape, RequestFacts, SessionId};
 pub use mapping::ModelMapping;
+pub use objects::{MemoryObjectStore, ObjectOwner, ObjectStore};
 pub use outcome::{Failure, Outcome, Reason};
 pub use protocol::Protocol;
 pub use scheduler::{Decision, Pick, Scheduler, SelectRequest, Selection, Unavailable};

@@ -118,9 +118,113 @@ pub trait BindingStore: Send + Sync + fmt::Debug + 'static {
 const SHARDS: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    account: AccountId,
+struct Entry<V> {
+    value: V,
     last_used: Instant,
+}
+
+/// The in-memory stores' table: a sharded LRU of 128-bit keys with an idle TTL. An entry
+/// idle for `ttl` is gone (it is dropped when next looked at, or evicted by newer ones).
+pub(crate) struct TtlLru<V> {
+    shards: Box<[Mutex<LruCache<u128, Entry<V>>>]>,
+    ttl: Duration,
+}
+
+impl<V: Clone> TtlLru<V> {
+    /// At most `capacity` entries (split evenly over the shards), each forgotten after `ttl`
+    /// without use.
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+        let per_shard =
+            NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(LruCache::new(per_shard)))
+            .collect();
+        Self { shards, ttl }
+    }
+
+    /// The key of a string: its 128-bit xxh3 hash, so an entry costs the same whatever the
+    /// string's length.
+    pub(crate) fn key(s: &str) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+    }
+
+    fn shard(&self, key: u128) -> &Mutex<LruCache<u128, Entry<V>>> {
+        &self.shards[(key as usize) % self.shards.len()]
+    }
+
+    fn live(&self, entry: &Entry<V>, now: Instant) -> bool {
+        now.saturating_duration_since(entry.last_used) < self.ttl
+    }
+
+    /// The live value under `key` (its idle time starts again).
+    pub(crate) fn get(&self, key: u128, now: Instant) -> Option<V> {
+        let mut shard = self.shard(key).lock();
+        let entry = shard.get_mut(&key)?;
+        if !self.live(entry, now) {
+            shard.pop(&key);
+            return None;
+        }
+        entry.last_used = now;
+        Some(entry.value.clone())
+    }
+
+    /// Puts `value` under `key` unless a live value is there; returns the value there after.
+    pub(crate) fn put_if_absent(&self, key: u128, value: V, now: Instant) -> V {
+        let mut shard = self.shard(key).lock();
+        if let Some(entry) = shard.get_mut(&key)
+            && self.live(entry, now)
+        {
+            entry.last_used = now;
+            return entry.value.clone();
+        }
+        shard.put(
+            key,
+            Entry {
+                value: value.clone(),
+                last_used: now,
+            },
+        );
+        value
+    }
+
+    /// Puts `value` under `key`, replacing any.
+    pub(crate) fn put(&self, key: u128, value: V, now: Instant) {
+        let entry = Entry {
+            value,
+            last_used: now,
+        };
+        self.shard(key).lock().put(key, entry);
+    }
+
+    /// Removes the entry under `key` if `matches` its value; returns whether it did.
+    pub(crate) fn remove_if(&self, key: u128, matches: impl FnOnce(&V) -> bool) -> bool {
+        let mut shard = self.shard(key).lock();
+        let hit = shard.peek(&key).is_some_and(|e| matches(&e.value));
+        if hit {
+            shard.pop(&key);
+        }
+        hit
+    }
+
+    /// Removes every entry; returns how many there were.
+    pub(crate) fn clear(&self) -> usize {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            n += shard.len();
+            shard.clear();
+        }
+        n
+    }
+
+    /// How many entries are held (expired ones not yet dropped included).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
 }
 
 /// The default, in-process [`BindingStore`]: a sharded LRU with an idle TTL.
@@ -154,15 +258,14 @@ struct Entry {
 /// # }
 /// ```
 pub struct MemoryBindingStore {
-    shards: Box<[Mutex<LruCache<u128, Entry>>]>,
-    ttl: Duration,
+    table: TtlLru<AccountId>,
 }
 
 impl fmt::Debug for MemoryBindingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryBindingStore")
-            .field("shards", &self.shards.len())
-            .field("ttl", &self.ttl)
+            .field("shards", &SHARDS)
+            .field("ttl", &self.table.ttl())
             .finish_non_exhaustive()
     }
 }
@@ -178,66 +281,19 @@ impl MemoryBindingStore {
     /// A store holding at most `capacity` bindings (least recently used evicted first), each
     /// forgotten after `ttl` without use.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
-        let per_shard =
-            NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(LruCache::new(per_shard)))
-            .collect();
-        Self { shards, ttl }
+        Self {
+            table: TtlLru::new(capacity, ttl),
+        }
     }
 
     fn key(session: &SessionId) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(session.as_str().as_bytes())
-    }
-
-    fn shard(&self, key: u128) -> &Mutex<LruCache<u128, Entry>> {
-        &self.shards[(key as usize) % self.shards.len()]
-    }
-
-    fn live(&self, entry: &Entry, now: Instant) -> bool {
-        now.saturating_duration_since(entry.last_used) < self.ttl
-    }
-
-    fn get_now(&self, session: &SessionId, now: Instant) -> Option<AccountId> {
-        let key = Self::key(session);
-        let mut shard = self.shard(key).lock();
-        let entry = shard.get_mut(&key)?;
-        if !self.live(entry, now) {
-            shard.pop(&key);
-            return None;
-        }
-        entry.last_used = now;
-        Some(entry.account)
-    }
-
-    fn bind_if_absent_now(
-        &self,
-        session: &SessionId,
-        account: AccountId,
-        now: Instant,
-    ) -> AccountId {
-        let key = Self::key(session);
-        let mut shard = self.shard(key).lock();
-        if let Some(entry) = shard.get_mut(&key)
-            && self.live(entry, now)
-        {
-            entry.last_used = now;
-            return entry.account;
-        }
-        shard.put(
-            key,
-            Entry {
-                account,
-                last_used: now,
-            },
-        );
-        account
+        TtlLru::<AccountId>::key(session.as_str())
     }
 }
 
 impl BindingStore for MemoryBindingStore {
     fn get(&self, session: &SessionId, now: Instant) -> StoreFuture<Option<AccountId>> {
-        StoreFuture::ready(self.get_now(session, now))
+        StoreFuture::ready(self.table.get(Self::key(session), now))
     }
 
     fn bind_if_absent(
@@ -246,43 +302,24 @@ impl BindingStore for MemoryBindingStore {
         account: AccountId,
         now: Instant,
     ) -> StoreFuture<AccountId> {
-        StoreFuture::ready(self.bind_if_absent_now(session, account, now))
+        StoreFuture::ready(self.table.put_if_absent(Self::key(session), account, now))
     }
 
     fn bind(&self, session: &SessionId, account: AccountId, now: Instant) -> StoreFuture<()> {
-        let key = Self::key(session);
-        self.shard(key).lock().put(
-            key,
-            Entry {
-                account,
-                last_used: now,
-            },
-        );
+        self.table.put(Self::key(session), account, now);
         StoreFuture::ready(())
     }
 
     fn unbind_if(&self, session: &SessionId, account: AccountId) -> StoreFuture<bool> {
-        let key = Self::key(session);
-        let mut shard = self.shard(key).lock();
-        let matches = shard.peek(&key).is_some_and(|e| e.account == account);
-        if matches {
-            shard.pop(&key);
-        }
-        StoreFuture::ready(matches)
+        StoreFuture::ready(self.table.remove_if(Self::key(session), |a| *a == account))
     }
 
     fn clear(&self) -> StoreFuture<usize> {
-        let mut n = 0;
-        for shard in self.shards.iter() {
-            let mut shard = shard.lock();
-            n += shard.len();
-            shard.clear();
-        }
-        StoreFuture::ready(n)
+        StoreFuture::ready(self.table.clear())
     }
 
     fn count(&self) -> StoreFuture<usize> {
-        StoreFuture::ready(self.shards.iter().map(|s| s.lock().len()).sum())
+        StoreFuture::ready(self.table.len())
     }
 }
 

@@ -207,6 +207,7 @@ fn request<'a>(case: &Case, attempted: &'a [AccountId]) -> SelectRequest<'a> {
         bound: case.bound.map(|b| AccountId(b as u32)),
         grace: case.grace.map(|g| AccountId(g as u32)),
         waited: case.waited,
+        owner: None,
     }
 }
 
@@ -268,6 +269,9 @@ proptest! {
             }
             Selection::Unavailable(Unavailable::NoAccounts) => {
                 prop_assert!(case.accounts.iter().all(|a| a.disabled));
+            }
+            Selection::Unavailable(Unavailable::OwnerDisabled) => {
+                prop_assert!(false, "no request here continues an object");
             }
             Selection::Unavailable(Unavailable::AllLimited { retry_after }) => {
                 prop_assert!(!any_usable, "all limited while an account was usable");

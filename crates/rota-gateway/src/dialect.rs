@@ -1,18 +1,24 @@
 //! Error bodies in each route's own dialect (OpenAI, Anthropic, Gemini).
 
 use axum::body::Body;
+use std::time::Duration;
+
 use http::{HeaderValue, Response, StatusCode, header};
 use rota::core::Protocol;
+use rota::headers::set_retry_after;
 use serde_json::json;
 
 /// The error dialect of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// `{"error":{"message","type","code"}}` (OpenAI routes, `/v1/models`, anything else).
+    /// `{"error":{"message","type","code"}}` (OpenAI routes, OpenAI's `/v1/models`, anything
+    /// else).
     OpenAi,
-    /// `{"type":"error","error":{"type","message"}}` (`/v1/messages`).
+    /// `{"type":"error","error":{"type","message"}}` (`/v1/messages…`, Anthropic's
+    /// `/v1/models`).
     Anthropic,
-    /// `{"error":{"code","message","status"}}` (`/v1beta/models/…`).
+    /// `{"error":{"code","message","status"}}` (`/v1beta/…`, `/v1/models/{m}:{method}`,
+    /// Gemini's `/v1/models`).
     Gemini,
 }
 
@@ -23,15 +29,6 @@ impl Dialect {
             Protocol::Anthropic => Self::Anthropic,
             Protocol::Gemini => Self::Gemini,
             _ => Self::OpenAi,
-        }
-    }
-
-    /// The dialect of a request path.
-    pub fn of_path(path: &str) -> Self {
-        if path.starts_with("/v1beta/") {
-            Self::Gemini
-        } else {
-            Self::of(Protocol::from_path(path))
         }
     }
 
@@ -54,6 +51,24 @@ impl Dialect {
     /// A complete JSON error response.
     pub fn error(self, status: StatusCode, message: &str) -> Response<Body> {
         json_response(status, &self.body(status, message))
+    }
+
+    /// rota's own 429 (SPEC §6): `Retry-After` in whole seconds, rounded up, and, on OpenAI
+    /// and Anthropic routes, `retry-after-ms`; a Gemini body also carries the wait as a
+    /// `google.rpc.RetryInfo` detail, where the Gemini SDKs look for it.
+    pub fn rate_limited(self, message: &str, wait: Duration) -> Response<Body> {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let mut body = self.body(status, message);
+        if self == Self::Gemini {
+            let secs = rota::mark::retry_after_secs(wait);
+            body["error"]["details"] = json!([{
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format!("{secs}s"),
+            }]);
+        }
+        let mut res = json_response(status, &body);
+        set_retry_after(res.headers_mut(), wait, self != Self::Gemini);
+        res
     }
 }
 
@@ -139,8 +154,30 @@ mod tests {
             "RESOURCE_EXHAUSTED"
         );
         assert_eq!(Dialect::Gemini.body(s, "m")["error"]["code"], 429);
-        assert_eq!(Dialect::of_path("/v1beta/models/x"), Dialect::Gemini);
-        assert_eq!(Dialect::of_path("/v1/messages"), Dialect::Anthropic);
-        assert_eq!(Dialect::of_path("/v1/models"), Dialect::OpenAi);
+    }
+}
+
+#[cfg(test)]
+mod rate_limited_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_dialect_says_when_to_come_back() {
+        use http_body_util::BodyExt;
+        for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini] {
+            let res = dialect.rate_limited("m", Duration::from_millis(29_001));
+            assert_eq!(res.status(), 429);
+            assert_eq!(res.headers()["retry-after"], "30");
+            let ms = res.headers().get("retry-after-ms");
+            assert_eq!(ms.is_some(), dialect != Dialect::Gemini, "{dialect:?}");
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let delay = &body["error"]["details"][0]["retryDelay"];
+            if dialect == Dialect::Gemini {
+                assert_eq!(delay, "30s");
+            } else {
+                assert!(delay.is_null());
+            }
+        }
     }
 }

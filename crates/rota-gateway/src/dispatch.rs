@@ -18,13 +18,13 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
-use http::Method;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::app::AppState;
-use crate::edge::{self, Route};
+use crate::edge;
+use crate::routes::{ApiMatch, api_route};
 
 /// The gateway's service: API routes first, then the router.
 #[derive(Clone)]
@@ -43,45 +43,6 @@ impl Dispatch {
     /// API requests go to [`edge::api`] with `state`; the rest to `router`.
     pub fn new(state: Arc<AppState>, router: Router) -> Self {
         Self { state, router }
-    }
-}
-
-/// What a request's method and path are to the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiMatch {
-    /// An API route.
-    Route(Route),
-    /// An API path with a method it does not take (405).
-    WrongMethod,
-    /// Not an API path.
-    None,
-}
-
-/// Matches a request against the API routes: `POST /v1/chat/completions`, `/v1/responses`,
-/// `/v1/messages`, `/v1beta/models/{rest}`, and `GET` (or `HEAD`) `/v1/models`. The one place
-/// the API paths are listed.
-pub fn api_route(method: &Method, path: &str) -> ApiMatch {
-    let route = match path {
-        "/v1/chat/completions" => Route::Chat,
-        "/v1/responses" => Route::Responses,
-        "/v1/messages" => Route::Messages,
-        "/v1/models" => Route::Models,
-        p if p
-            .strip_prefix("/v1beta/models/")
-            .is_some_and(|rest| !rest.is_empty()) =>
-        {
-            Route::Gemini
-        }
-        _ => return ApiMatch::None,
-    };
-    let allowed = match route {
-        Route::Models => *method == Method::GET || *method == Method::HEAD,
-        _ => *method == Method::POST,
-    };
-    if allowed {
-        ApiMatch::Route(route)
-    } else {
-        ApiMatch::WrongMethod
     }
 }
 
@@ -144,39 +105,6 @@ impl Future for DispatchFuture {
         match self.project() {
             DispatchProj::Api { fut } => fut.as_mut().poll(cx).map(Ok),
             DispatchProj::Router { fut } => fut.poll(cx),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_routes_by_method_and_path() {
-        use ApiMatch::{None as NotApi, Route as Api, WrongMethod};
-        let cases = [
-            (Method::POST, "/v1/chat/completions", Api(Route::Chat)),
-            (Method::POST, "/v1/responses", Api(Route::Responses)),
-            (Method::POST, "/v1/messages", Api(Route::Messages)),
-            (Method::GET, "/v1/models", Api(Route::Models)),
-            (Method::HEAD, "/v1/models", Api(Route::Models)),
-            (
-                Method::POST,
-                "/v1beta/models/g:generateContent",
-                Api(Route::Gemini),
-            ),
-            (Method::POST, "/v1beta/models/a/b", Api(Route::Gemini)),
-            (Method::GET, "/v1/messages", WrongMethod),
-            (Method::POST, "/v1/models", WrongMethod),
-            (Method::GET, "/v1beta/models/g:generateContent", WrongMethod),
-            (Method::POST, "/v1beta/models/", NotApi),
-            (Method::POST, "/v1/messages/", NotApi),
-            (Method::POST, "/v1/message", NotApi),
-            (Method::GET, "/healthz", NotApi),
-        ];
-        for (method, path, expected) in cases {
-            assert_eq!(api_route(&method, path), expected, "{method} {path}");
         }
     }
 }

@@ -7,10 +7,10 @@ use axum::body::Body;
 use axum::extract::{Request as AxumRequest, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rota::body::MarkBody;
-use rota::core::{BodyShape, RequestFacts, Secret};
+use rota::core::{BodyShape, Protocol, RequestFacts, Secret};
 use rota::headers::{X_ACCOUNT_EMAIL, X_ROTA_ATTEMPTS, strip_hop_by_hop};
 use rota::session::request_facts;
 use rota::{BoxError, Error, Pool};
@@ -22,67 +22,7 @@ use crate::app::{AppState, Rejected};
 use crate::budget::{BudgetExceeded, Budgeted};
 use crate::dialect::Dialect;
 use crate::metrics;
-
-/// An API route of the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `POST /v1/chat/completions`.
-    Chat,
-    /// `POST /v1/responses`.
-    Responses,
-    /// `POST /v1/messages`.
-    Messages,
-    /// `POST /v1beta/models/{model}:generateContent|streamGenerateContent`.
-    Gemini,
-    /// `GET /v1/models`.
-    Models,
-}
-
-impl Route {
-    /// The metrics / log label.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Chat => "chat_completions",
-            Self::Responses => "responses",
-            Self::Messages => "messages",
-            Self::Gemini => "gemini",
-            Self::Models => "models",
-        }
-    }
-
-    /// The error dialect.
-    pub const fn dialect(self) -> Dialect {
-        match self {
-            Self::Messages => Dialect::Anthropic,
-            Self::Gemini => Dialect::Gemini,
-            _ => Dialect::OpenAi,
-        }
-    }
-}
-
-/// What is wrong with a Gemini path (`/v1beta/models/{model}:{method}`), if anything, as the
-/// status and message of the answer: a model segment that is not a plain model name
-/// ([`is_plain_model_name`]: empty, `..`, `/`, `%2f`, control characters, …) is a 400, a
-/// missing or unsupported method a 404. Either way the request never reaches the upstream.
-///
-/// [`is_plain_model_name`]: rota::core::mapping::is_plain_model_name
-fn gemini_path_problem(path: &str) -> Option<(StatusCode, &'static str)> {
-    const UNKNOWN: &str = "unknown Gemini method (expected /v1beta/models/{model}:generateContent or :streamGenerateContent)";
-    let Some((model, method)) = path
-        .strip_prefix("/v1beta/models/")
-        .and_then(|rest| rest.split_once(':'))
-    else {
-        return Some((StatusCode::NOT_FOUND, UNKNOWN));
-    };
-    if !rota::core::mapping::is_plain_model_name(model) {
-        let msg = "the model in the path is not a plain model name (1 to 256 ASCII letters, digits and -._@+; no '/', '%', '..' or control characters)";
-        return Some((StatusCode::BAD_REQUEST, msg));
-    }
-    match method {
-        "generateContent" | "streamGenerateContent" => None,
-        _ => Some((StatusCode::NOT_FOUND, UNKNOWN)),
-    }
-}
+use crate::routes::{Route, dialect_of_path, path_problem};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const X_GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
@@ -135,14 +75,17 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let dialect = route.dialect();
     let (mut parts, body) = req.into_parts();
     // Before anything reads them: the client's hop-by-hop headers, and every header its
     // `Connection` names, go now, so none can later remove what rota sets (the credential).
     strip_hop_by_hop(&mut parts.headers);
-    if route == Route::Gemini
-        && let Some((status, msg)) = gemini_path_problem(parts.uri.path())
-    {
+    let path = parts.uri.path();
+    let dialect = Dialect::of(Protocol::of_request(
+        path,
+        &parts.headers,
+        parts.uri.query(),
+    ));
+    if let Some((status, msg)) = path_problem(route, path) {
         return finish(route, dialect.error(status, msg));
     }
     if !st.api_keys.is_empty() {
@@ -202,7 +145,7 @@ where
     // The facts `SessionIdService` would compute, computed here so a body that is not a JSON
     // object is answered at once; the service finds them in the extensions and skips parsing.
     let facts = request_facts(&req, &st.session_headers);
-    if let Some(msg) = body_problem(req.method(), &facts) {
+    if let Some(msg) = body_problem(route, &facts) {
         return finish(route, dialect.error(StatusCode::BAD_REQUEST, &msg));
     }
     let session = facts.session_id.clone();
@@ -241,9 +184,10 @@ where
     finish(route, res)
 }
 
-/// Why a request body is rejected before scheduling (400): POST bodies must be a JSON object.
-fn body_problem(method: &Method, facts: &RequestFacts) -> Option<String> {
-    if method != Method::POST {
+/// Why a request body is rejected before scheduling (400): the body of a route that takes
+/// one ([`Route::wants_body`]) must be a JSON object.
+fn body_problem(route: Route, facts: &RequestFacts) -> Option<String> {
+    if !route.wants_body() {
         return None;
     }
     match facts.body {
@@ -264,53 +208,47 @@ fn finish(route: Route, res: Response) -> Response {
     res
 }
 
-/// The answer for an error of the stack: rota's own answer, in the route's dialect. One that
-/// follows an upstream attempt says which account and how many attempts (SPEC §6).
+/// The answer for an error of the stack: rota's own answer, in the route's dialect, with
+/// `X-Rota-Attempts` and, when an account was tried (or owns the object), its
+/// `X-Account-Email` (SPEC §6).
 pub fn error_response(pool: &Pool, dialect: Dialect, err: &BoxError) -> Response {
     if let Some(r) = err.downcast_ref::<Rejected>() {
         return dialect.error(StatusCode::BAD_REQUEST, &r.0);
     }
-    match Error::find(err) {
-        Some(Error::AllAccountsLimited { retry_after }) => {
+    let Some(error) = Error::find(err) else {
+        tracing::warn!(error = %err, "request failed");
+        return dialect.error(StatusCode::BAD_GATEWAY, "upstream request failed");
+    };
+    let mut res = match error {
+        Error::AllAccountsLimited { retry_after, .. } => {
             let secs = rota::mark::retry_after_secs(*retry_after);
             let msg = format!("all upstream accounts are rate-limited; retry after {secs} s");
-            let mut res = dialect.error(StatusCode::TOO_MANY_REQUESTS, &msg);
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            res
+            dialect.rate_limited(&msg, *retry_after)
         }
-        Some(Error::NoAccounts) => dialect.error(
+        Error::NoAccounts { .. } => dialect.error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no upstream account is available (none configured or all disabled)",
         ),
-        Some(other @ Error::Upstream { account, .. }) => {
-            let mut res = if other.is_timeout() {
-                dialect.error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the upstream did not answer within the upstream timeout",
-                )
-            } else {
-                tracing::warn!(error = %other, "request failed");
-                dialect.error(StatusCode::BAD_GATEWAY, &other.to_string())
-            };
-            let headers = res.headers_mut();
-            if let Some(label) = pool.label(*account) {
-                headers.insert(X_ACCOUNT_EMAIL, label.clone());
-            }
-            if let Some(n) = other.attempts() {
-                headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(n));
-            }
-            res
-        }
-        Some(other) => {
+        Error::OwnerDisabled { .. } => dialect.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the object this request continues lives on an upstream account that is disabled; \
+             no other account holds it (an operator can enable the account again)",
+        ),
+        other if other.is_timeout() => dialect.error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the upstream did not answer within the upstream timeout",
+        ),
+        other => {
             tracing::warn!(error = %other, "request failed");
             dialect.error(StatusCode::BAD_GATEWAY, &other.to_string())
         }
-        None => {
-            tracing::warn!(error = %err, "request failed");
-            dialect.error(StatusCode::BAD_GATEWAY, "upstream request failed")
-        }
+    };
+    let headers = res.headers_mut();
+    if let Some(label) = error.account().and_then(|a| pool.label(a)) {
+        headers.insert(X_ACCOUNT_EMAIL, label.clone());
     }
+    headers.insert(X_ROTA_ATTEMPTS, HeaderValue::from(error.attempts()));
+    res
 }
 
 /// `GET /metrics`.
@@ -326,12 +264,12 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 
 /// Unknown routes: 404 in the path's dialect.
 pub async fn not_found(req: AxumRequest) -> Response {
-    Dialect::of_path(req.uri().path()).error(StatusCode::NOT_FOUND, "no such route")
+    dialect_of_path(req.uri().path()).error(StatusCode::NOT_FOUND, "no such route")
 }
 
 /// Known routes, wrong method: 405 in the path's dialect.
 pub async fn method_not_allowed(req: AxumRequest) -> Response {
-    Dialect::of_path(req.uri().path()).error(
+    dialect_of_path(req.uri().path()).error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this route",
     )
@@ -352,18 +290,5 @@ mod tests {
         assert!(authorized(&[Secret::new("d")], keys.iter().copied()));
         assert!(!authorized(&[Secret::new("e")], keys.iter().copied()));
         assert!(!authorized(&[Secret::new("e")], []));
-    }
-
-    #[test]
-    fn gemini_paths() {
-        let status = |p: &str| gemini_path_problem(p).map(|(s, _)| s.as_u16());
-        assert_eq!(status("/v1beta/models/g:generateContent"), None);
-        assert_eq!(status("/v1beta/models/g-1.5@x:streamGenerateContent"), None);
-        assert_eq!(status("/v1beta/models/g:countTokens"), Some(404));
-        assert_eq!(status("/v1beta/models/g"), Some(404));
-        for bad in ["", "..", "..%2f..%2fadmin", "a/b", "a%00", "a\u{1}b", "a b"] {
-            let path = format!("/v1beta/models/{bad}:generateContent");
-            assert_eq!(status(&path), Some(400), "{path:?}");
-        }
     }
 }

@@ -26,6 +26,7 @@ pub mod forward;
 pub mod idle;
 pub mod metrics;
 pub mod oauth;
+pub mod routes;
 mod server;
 pub mod state;
 

@@ -12,7 +12,7 @@ use http::StatusCode;
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::edge::Route;
+use crate::routes::Route;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -59,7 +59,7 @@ pub fn handle() -> &'static PrometheusHandle {
 /// allocates its label strings) and looks it up in the recorder's registry on every call, which
 /// the request path cannot afford. The gateway installs the recorder in `Gateway::new`, before
 /// any request, so a cached handle is never a no-op one.
-const ROUTES: usize = Route::Models as usize + 1;
+const ROUTES: usize = Route::COUNT;
 /// Statuses 100..=599 have a cached counter per route; anything else takes the macro.
 const STATUSES: std::ops::Range<u16> = 100..600;
 

@@ -160,7 +160,7 @@ async fn an_attempt_timeout_is_not_retried_and_marks_the_account_unreachable() {
     let err = svc.oneshot(chat()).await.expect_err("timed out");
     let err = crate::Error::find(&err).expect("a rota error");
     assert!(err.is_timeout());
-    assert_eq!(err.attempts(), Some(1));
+    assert_eq!(err.attempts(), 1);
     assert_eq!(log.lock().expect("calls lock").len(), 1, "not retried");
     assert_eq!(cooldowns(&pool)[0].1, [Reason::Unreachable]);
 }

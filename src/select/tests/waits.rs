@@ -80,7 +80,7 @@ async fn all_limited_error_carries_the_earliest_retry_time() {
         "10 s is beyond the 2 s wait budget"
     );
     match Error::find(&err) {
-        Some(Error::AllAccountsLimited { retry_after }) => {
+        Some(Error::AllAccountsLimited { retry_after, .. }) => {
             assert_eq!(*retry_after, Duration::from_secs(10));
         }
         other => panic!("expected AllAccountsLimited, got {other:?}"),
@@ -109,7 +109,7 @@ async fn no_accounts_when_none_configured_or_all_disabled() {
     let svc = AccountSelectLayer::new(empty).layer(upstream(Log::default(), StatusCode::OK));
     let err = svc.oneshot(chat(None)).await.expect_err("no accounts");
     assert!(
-        matches!(Error::find(&err), Some(Error::NoAccounts)),
+        matches!(Error::find(&err), Some(Error::NoAccounts { .. })),
         "{err}"
     );
 
@@ -119,7 +119,7 @@ async fn no_accounts_when_none_configured_or_all_disabled() {
     let svc = AccountSelectLayer::new(pool).layer(upstream(Log::default(), StatusCode::OK));
     let err = svc.oneshot(chat(None)).await.expect_err("all disabled");
     assert!(
-        matches!(Error::find(&err), Some(Error::NoAccounts)),
+        matches!(Error::find(&err), Some(Error::NoAccounts { .. })),
         "{err}"
     );
 }

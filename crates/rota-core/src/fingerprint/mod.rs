@@ -11,7 +11,12 @@
 //! Session rules applied here (rule 1, the explicit session header, is the caller's):
 //!
 //! 2. Anthropic: `metadata.user_id`, if a non-empty string without `session-`, wins
-//!    (wherever `metadata` sits in the body).
+//!    (wherever `metadata` sits in the body). OpenAI chat and Responses: a non-empty
+//!    top-level `prompt_cache_key` wins, as `pck-` + the raw value.
+//!
+//! The Responses object a body continues (`previous_response_id`, else `conversation` as a
+//! string or `{"id": …}`) is reported in [`RequestFacts::object`]; the session of its
+//! creator (SPEC §2 rule 2) is the scheduler's to apply, as it knows the owners.
 //! 3. Otherwise the **first** user message whose text qualifies is hashed with
 //!    [`text_session_id`]. Text is a string content as-is, or the content array's text blocks
 //!    joined with one space. The text is hashed exactly as joined (*not* trimmed); trimming is
@@ -78,7 +83,8 @@ pub fn inspect(protocol: Protocol, body: &[u8]) -> RequestFacts {
         protocol,
         model: None,
         stream: false,
-        user_id: None,
+        declared: None,
+        object: None,
         text_id: None,
     };
     let mut facts = RequestFacts {
@@ -93,10 +99,11 @@ pub fn inspect(protocol: Protocol, body: &[u8]) -> RequestFacts {
                 facts.model_span = Some(span);
             }
             facts.stream = inspector.stream;
-            facts.session_id = match inspector.user_id {
-                Some(user_id) => Some(SessionId(user_id.into())),
+            facts.session_id = match inspector.declared {
+                Some(declared) => Some(SessionId(declared.into())),
                 None => inspector.text_id,
             };
+            facts.object = inspector.object.map(Into::into);
         }
         Err(msg) => facts.body = BodyShape::Malformed(msg),
     }
@@ -162,8 +169,11 @@ struct Inspector<'a> {
     /// Decoded top-level `model` and the raw span of its contents.
     model: Option<(Cow<'a, str>, Range<usize>)>,
     stream: bool,
-    /// A qualifying Anthropic `metadata.user_id` (rule 2).
-    user_id: Option<Cow<'a, str>>,
+    /// A session the client declared (rule 2): a qualifying Anthropic `metadata.user_id`, or
+    /// `pck-` + an OpenAI `prompt_cache_key`.
+    declared: Option<Cow<'a, str>>,
+    /// The Responses object the body continues (`previous_response_id` or `conversation`).
+    object: Option<Cow<'a, str>>,
     /// The id from the first qualifying user message (rule 3).
     text_id: Option<SessionId>,
 }
@@ -171,7 +181,7 @@ struct Inspector<'a> {
 impl<'a> Inspector<'a> {
     /// Whether the session id is settled, so texts need not be decoded any more.
     fn settled(&self) -> bool {
-        self.user_id.is_some() || self.text_id.is_some()
+        self.declared.is_some() || self.text_id.is_some()
     }
 
     /// The key holding the conversation for this protocol.
@@ -221,6 +231,21 @@ impl<'a> Inspector<'a> {
                     }
                 }
                 b"metadata" if self.protocol == Protocol::Anthropic => self.metadata()?,
+                b"prompt_cache_key" if self.is_openai() && self.s.peek()? == b'"' => {
+                    let raw = self.s.string()?;
+                    let key = self.s.decode(raw)?;
+                    if !key.is_empty() {
+                        self.declared = Some(Cow::Owned(format!("pck-{key}")));
+                    }
+                }
+                b"previous_response_id" if self.responses() && self.s.peek()? == b'"' => {
+                    let raw = self.s.string()?;
+                    let id = self.s.decode(raw)?;
+                    if !id.is_empty() {
+                        self.object = Some(id);
+                    }
+                }
+                b"conversation" if self.responses() => self.conversation_ref()?,
                 k if Some(k) == conversation => self.conversation()?,
                 _ => self.s.skip_value(TOP_MEMBER)?,
             }
@@ -228,6 +253,53 @@ impl<'a> Inspector<'a> {
                 return Ok(());
             }
         }
+    }
+
+    fn is_openai(&self) -> bool {
+        matches!(
+            self.protocol,
+            Protocol::OpenAiChat | Protocol::OpenAiResponses
+        )
+    }
+
+    fn responses(&self) -> bool {
+        self.protocol == Protocol::OpenAiResponses
+    }
+
+    /// A Responses `conversation`: an id string or `{"id": …}`; `previous_response_id` wins.
+    fn conversation_ref(&mut self) -> Result<()> {
+        let id = match self.s.peek()? {
+            b'"' => {
+                let raw = self.s.string()?;
+                Some(self.s.decode(raw)?)
+            }
+            b'{' => {
+                let mut id = None;
+                if self.s.begin_object()? {
+                    loop {
+                        let key = self.s.key()?;
+                        if *self.s.key_bytes(key)? == *b"id" && self.s.peek()? == b'"' {
+                            let raw = self.s.string()?;
+                            id = Some(self.s.decode(raw)?);
+                        } else {
+                            self.s.skip_value(TOP_MEMBER + 1)?;
+                        }
+                        if !self.s.next_member()? {
+                            break;
+                        }
+                    }
+                }
+                id
+            }
+            _ => {
+                self.s.skip_value(TOP_MEMBER)?;
+                None
+            }
+        };
+        if self.object.is_none() {
+            self.object = id.filter(|id| !id.is_empty());
+        }
+        Ok(())
     }
 
     /// Anthropic `metadata`: picks up a qualifying `user_id` (rule 2).
@@ -244,7 +316,7 @@ impl<'a> Inspector<'a> {
                 let raw = self.s.string()?;
                 let user_id = self.s.decode(raw)?;
                 if !user_id.is_empty() && !user_id.contains("session-") {
-                    self.user_id = Some(user_id);
+                    self.declared = Some(user_id);
                 }
             } else {
                 self.s.skip_value(TOP_MEMBER + 1)?;

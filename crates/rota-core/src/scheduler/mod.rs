@@ -80,6 +80,9 @@ pub struct SelectRequest<'a> {
     pub grace: Option<AccountId>,
     /// How long this request has already waited for cooldowns.
     pub waited: Duration,
+    /// The account owning the object the request continues (SPEC §3a): its only candidate,
+    /// whatever the mode or fixed account.
+    pub owner: Option<AccountId>,
 }
 
 impl<'a> SelectRequest<'a> {
@@ -92,6 +95,7 @@ impl<'a> SelectRequest<'a> {
             bound: None,
             grace: None,
             waited: Duration::ZERO,
+            owner: None,
         }
     }
 }
@@ -116,6 +120,8 @@ pub enum Unavailable {
     },
     /// No accounts are configured, or all are disabled.
     NoAccounts,
+    /// The account that owns the request's object is disabled (SPEC §3a).
+    OwnerDisabled,
 }
 
 /// The scheduler's answer.
@@ -478,6 +484,9 @@ impl Scheduler {
         let sticky_modes = settings.mode != Mode::PerformanceFirst;
         let picked = |account, decision| Selection::Picked(Pick { account, decision });
 
+        if let Some(owner) = req.owner {
+            return self.select_owner(st, owner, req, now);
+        }
         if let Some(g) = req.grace.filter(|g| self.usable(st, *g, req, now)) {
             return picked(g, Decision::Grace);
         }
@@ -534,6 +543,49 @@ impl Scheduler {
             return picked(id, Decision::Rotation);
         }
         self.none_usable(st, req, now)
+    }
+
+    /// A request that continues an object has one candidate, its owner (SPEC §3a). A soft
+    /// cooldown or a quota reading does not hold it back (nothing else could serve); a
+    /// declared cooldown is waited out within `max_wait_seconds`, else it is "all limited".
+    fn select_owner(
+        &self,
+        st: &State,
+        owner: AccountId,
+        req: &SelectRequest<'_>,
+        now: Instant,
+    ) -> Selection {
+        let wait_budget = st.settings.max_wait.saturating_sub(req.waited);
+        let retry_after = |until: Instant| until.saturating_duration_since(now);
+        match self.blocked(st, owner, req, now) {
+            Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected => {
+                let decision = if req.grace == Some(owner) {
+                    Decision::Grace
+                } else {
+                    Decision::Sticky
+                };
+                Selection::Picked(Pick {
+                    account: owner,
+                    decision,
+                })
+            }
+            Blocked::Disabled => Selection::Unavailable(Unavailable::OwnerDisabled),
+            Blocked::Cooling(d) if retry_after(d.until) <= wait_budget => {
+                Selection::Wait { until: d.until }
+            }
+            Blocked::Cooling(d) => Selection::Unavailable(Unavailable::AllLimited {
+                retry_after: retry_after(d.until),
+            }),
+            Blocked::Attempted => {
+                let cooling = st.accounts[owner.index()]
+                    .cooldowns
+                    .blocking(req.model, now)
+                    .map(|d| retry_after(d.until));
+                Selection::Unavailable(Unavailable::AllLimited {
+                    retry_after: cooling.unwrap_or(Duration::from_secs(1)),
+                })
+            }
+        }
     }
 
     /// Among usable accounts, in candidate order, the one with the fewest failures in the
@@ -614,6 +666,12 @@ impl Scheduler {
     /// by a soft cooldown counts, as the panic threshold may pick it.
     pub fn any_usable(&self, req: &SelectRequest<'_>, now: Instant) -> bool {
         let st = self.state.lock();
+        if let Some(owner) = req.owner {
+            return matches!(
+                self.blocked(&st, owner, req, now),
+                Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected
+            );
+        }
         let order = st.by_model.get(req.model).unwrap_or(&st.base);
         order.iter(false).any(|k| {
             matches!(

@@ -43,8 +43,50 @@ fn routes() -> Vec<(
             "x-goog-api-key",
             "ka",
         ),
+        (
+            Method::POST,
+            "/v1/messages/count_tokens",
+            messages,
+            "x-api-key",
+            "ka",
+        ),
+        (
+            Method::POST,
+            "/v1/models/gemini-2.5-pro:countTokens",
+            gemini,
+            "x-goog-api-key",
+            "ka",
+        ),
+        (
+            Method::POST,
+            "/v1/embeddings",
+            r#"{"model":"text-embedding-3-small","input":"k"}"#,
+            "authorization",
+            "Bearer ka",
+        ),
+        (
+            Method::GET,
+            "/v1beta/models/gemini-2.5-pro",
+            "",
+            "x-goog-api-key",
+            "ka",
+        ),
+        // The shared model list: which API asks is read from the client's headers (below).
         (Method::GET, "/v1/models", "", "authorization", "Bearer ka"),
     ]
+}
+
+/// The header `/v1/models` carries the account's key in, for a client that sends `attack`:
+/// its `x-api-key` makes it Anthropic's list, an `x-goog-api-key` Gemini's (SPEC §7).
+fn model_list_credential(attack: &[(&str, &str)]) -> (&'static str, &'static str) {
+    let has = |name: &str| attack.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    if has("x-api-key") {
+        ("x-api-key", "ka")
+    } else if has("x-goog-api-key") {
+        ("x-goog-api-key", "ka")
+    } else {
+        ("authorization", "Bearer ka")
+    }
 }
 
 #[tokio::test]
@@ -62,6 +104,11 @@ async fn no_client_header_can_strip_or_replace_the_account_credential() {
     ];
     for (method, path, body, header, want) in routes() {
         for attack in attacks {
+            let (header, want) = if path == "/v1/models" {
+                model_list_credential(attack)
+            } else {
+                (header, want)
+            };
             env.sim.clear_log();
             let mut headers = attack.to_vec();
             if method == Method::POST {

@@ -192,7 +192,7 @@ async fn gemini_route_maps_the_path_model_and_uses_its_header() {
     let bad = env
         .send(
             Method::POST,
-            "/v1beta/models/gemini-pro:countTokens?key=client-key",
+            "/v1beta/models/gemini-pro:frobnicate?key=client-key",
             &[],
             body,
         )

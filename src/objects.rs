@@ -1,0 +1,181 @@
+//! Learning object owners from answers as they pass (SPEC §3a).
+//!
+//! A successful answer to a request that creates objects (`POST /v1/responses`,
+//! `POST /v1/conversations`: [`creates_objects`]) names them: the `id` of a Responses answer
+//! (in a stream, the `response.created` event's `response.id`), the `id` of a conversation.
+//! [`Learner`] reads the body's frames as they go by — never holding or delaying one — and
+//! records each owned id ([`is_owned_id`]) with the account that served it in the pool's
+//! [`ObjectStore`](rota_core::ObjectStore). Only the first [`SCAN_LIMIT`] bytes are read: the
+//! ids come first.
+
+use memchr::memmem;
+use rota_core::objects::{MAX_ID_LEN, is_owned_id};
+use rota_core::{AccountId, ObjectOwner, SessionId};
+
+use crate::Pool;
+
+/// How much of an answer is read for ids.
+pub const SCAN_LIMIT: usize = 64 * 1024;
+/// At most this many ids are learned from one answer (a response and its conversation).
+const MAX_IDS: usize = 4;
+/// Bytes kept from the end of one frame to find an id split across two.
+const CARRY: usize = MAX_ID_LEN + 16;
+
+/// Whether a request creates objects that live on the account serving it.
+///
+/// ```
+/// use http::Method;
+/// assert!(rota::objects::creates_objects(&Method::POST, "/v1/responses"));
+/// assert!(!rota::objects::creates_objects(&Method::GET, "/v1/responses/resp_1"));
+/// ```
+pub fn creates_objects(method: &http::Method, path: &str) -> bool {
+    method == http::Method::POST && matches!(path, "/v1/responses" | "/v1/conversations")
+}
+
+/// Reads an answer's frames for the ids of the objects it created, and records their owner.
+#[derive(Debug)]
+pub struct Learner {
+    pool: Pool,
+    owner: ObjectOwner,
+    carry: Vec<u8>,
+    scanned: usize,
+    learned: Vec<Box<str>>,
+}
+
+impl Learner {
+    /// A learner for an answer `account` gave to a request of `session`.
+    pub fn new(pool: Pool, account: AccountId, session: Option<SessionId>) -> Self {
+        Self {
+            pool,
+            owner: ObjectOwner { account, session },
+            carry: Vec::new(),
+            scanned: 0,
+            learned: Vec::new(),
+        }
+    }
+
+    /// Whether it has read all it will.
+    pub fn done(&self) -> bool {
+        self.scanned >= SCAN_LIMIT || self.learned.len() >= MAX_IDS
+    }
+
+    /// Reads one frame of the answer.
+    pub fn feed(&mut self, frame: &[u8]) {
+        if self.done() {
+            return;
+        }
+        let frame = &frame[..frame.len().min(SCAN_LIMIT - self.scanned)];
+        if !self.carry.is_empty() {
+            // An id split across the frames is whole here (one found twice is learned once).
+            let mut joint = std::mem::take(&mut self.carry);
+            joint.extend_from_slice(&frame[..frame.len().min(CARRY)]);
+            self.scan(&joint);
+        }
+        self.scan(frame);
+        self.scanned += frame.len();
+        self.carry = frame[frame.len().saturating_sub(CARRY)..].to_vec();
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for at in memmem::find_iter(bytes, b"\"id\"") {
+            if let Some(id) = id_value(&bytes[at + 4..])
+                && is_owned_id(id)
+                && !self.learned.iter().any(|l| **l == *id)
+            {
+                let fut = self
+                    .pool
+                    .objects()
+                    .learn(id, self.owner.clone(), self.pool.now());
+                crate::pool::detach(fut, "object store write failed");
+                self.learned.push(id.into());
+                if self.learned.len() >= MAX_IDS {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The string value after a `"id"` key: `: "value"` with any JSON white space, complete (its
+/// closing quote within `bytes`) and without escapes, which ids never have.
+fn id_value(bytes: &[u8]) -> Option<&str> {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let rest = &bytes[bytes.iter().position(|b| !ws(b))?..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[rest.iter().position(|b| !ws(b))?..];
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().take(MAX_ID_LEN + 1).position(|b| *b == b'"')?;
+    let value = &rest[..end];
+    if value.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rota_core::{AccountSpec, Tier};
+
+    fn pool() -> Pool {
+        Pool::builder()
+            .account(AccountSpec::api_key("a@x", Tier::Pro, "ka"))
+            .account(AccountSpec::api_key("b@x", Tier::Pro, "kb"))
+            .build()
+            .expect("pool")
+    }
+
+    fn owner_of(pool: &Pool, id: &str) -> Option<AccountId> {
+        match pool.objects().owner(id, pool.now()) {
+            rota_core::store::StoreFuture::Ready(Some(Ok(o))) => o.map(|o| o.account),
+            other => panic!("memory store answered {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_are_learned_from_plain_and_split_frames() {
+        let pool = pool();
+        let mut l = Learner::new(pool.clone(), AccountId(1), None);
+        let stream = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_abc123\",\"object\":\"response\",\"output\":[{\"id\":\"msg_1\"}],\"conversation\":{\"id\": \"conv_9\"}}}\n\n";
+        // every split point
+        for cut in 0..stream.len() {
+            let pool = self::pool();
+            let mut l = Learner::new(pool.clone(), AccountId(1), None);
+            l.feed(&stream.as_bytes()[..cut]);
+            l.feed(&stream.as_bytes()[cut..]);
+            assert_eq!(
+                owner_of(&pool, "resp_abc123"),
+                Some(AccountId(1)),
+                "cut {cut}"
+            );
+            assert_eq!(owner_of(&pool, "conv_9"), Some(AccountId(1)), "cut {cut}");
+            assert_eq!(owner_of(&pool, "msg_1"), None);
+        }
+        l.feed(b"{\n  \"id\" :  \"resp_pretty\",\n  \"object\": \"response\"}");
+        assert_eq!(owner_of(&pool, "resp_pretty"), Some(AccountId(1)));
+    }
+
+    #[tokio::test]
+    async fn nothing_past_the_scan_limit_and_no_partial_ids() {
+        let pool = pool();
+        let mut l = Learner::new(pool.clone(), AccountId(0), None);
+        l.feed(&vec![b' '; SCAN_LIMIT]);
+        l.feed(b"{\"id\":\"resp_late\"}");
+        assert!(l.done());
+        assert_eq!(owner_of(&pool, "resp_late"), None);
+        for partial in [
+            &b"{\"id\":\"resp_cut"[..],
+            b"{\"id\":",
+            b"{\"id\"",
+            b"\"id\":\"resp_\\u0041\"",
+        ] {
+            let mut l = Learner::new(pool.clone(), AccountId(0), None);
+            l.feed(partial);
+            assert!(
+                l.learned.is_empty(),
+                "{:?}",
+                String::from_utf8_lossy(partial)
+            );
+        }
+    }
+}
