@@ -80,7 +80,7 @@ where
     // `Connection` names, go now, so none can later remove what rota sets (the credential).
     strip_hop_by_hop(&mut parts.headers);
     let path = parts.uri.path();
-    let dialect = Dialect::of(Protocol::of_request(
+    let dialect = route.dialect(Protocol::of_request(
         path,
         &parts.headers,
         parts.uri.query(),

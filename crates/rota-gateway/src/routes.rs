@@ -58,6 +58,17 @@ impl Route {
         }
     }
 
+    /// The dialect of the route's answers; `protocol` (from the path and headers) decides
+    /// for the model list the three APIs share.
+    pub const fn dialect(self, protocol: Protocol) -> Dialect {
+        match self {
+            Self::Gemini | Self::GeminiModels => Dialect::Gemini,
+            Self::Messages | Self::CountTokens => Dialect::Anthropic,
+            Self::Models => Dialect::of(protocol),
+            _ => Dialect::OpenAi,
+        }
+    }
+
     /// Whether the request must carry a JSON object body (else 400 before scheduling).
     pub const fn wants_body(self) -> bool {
         matches!(
@@ -121,6 +132,9 @@ pub fn api_route(method: &Method, path: &str) -> ApiMatch {
             } else if Protocol::gemini_path(p).is_some()
                 || p.strip_prefix("/v1beta/models/")
                     .is_some_and(|r| r.contains(':'))
+                || (post
+                    && p.strip_prefix("/v1/models/")
+                        .is_some_and(|r| r.contains(':')))
             {
                 (Gemini, post)
             } else if p.strip_prefix("/v1beta/models/").is_some_and(no_slash) {
@@ -252,6 +266,8 @@ mod tests {
             ("POST", "/v1beta/models/g:frobnicate", Api(Route::Gemini)),
             ("POST", "/v1/models/g:countTokens", Api(Route::Gemini)),
             ("POST", "/v1/models/g:embedContent", Api(Route::Gemini)),
+            ("POST", "/v1/models/g:frobnicate", Api(Route::Gemini)),
+            ("POST", "/v1/models/ft:gpt-4o:org", Api(Route::Gemini)),
             ("POST", "/v1beta/models/a/b", NotApi),
             (
                 "POST",

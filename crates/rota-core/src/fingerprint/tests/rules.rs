@@ -350,3 +350,73 @@ fn nothing_qualifies_no_session() {
         );
     }
 }
+
+// ---- rule 3: OpenAI prompt_cache_key; the Responses object a body continues -------------
+
+#[test]
+fn prompt_cache_key_wins_for_openai_chat_and_responses() {
+    let chat =
+        json!({"messages": [{"role": "user", "content": LONG}], "prompt_cache_key": "user-7"});
+    assert_eq!(
+        sid(Protocol::OpenAiChat, &chat),
+        Some(SessionId("pck-user-7".into()))
+    );
+    let responses = json!({"prompt_cache_key": "user-7", "input": LONG});
+    assert_eq!(
+        sid(Protocol::OpenAiResponses, &responses),
+        Some(SessionId("pck-user-7".into()))
+    );
+    // empty or not a string: the text rule applies; other protocols ignore it
+    for key in [json!(""), json!(7), json!(null)] {
+        let body = json!({"prompt_cache_key": key, "input": LONG});
+        assert_eq!(sid(Protocol::OpenAiResponses, &body), text_id(LONG));
+    }
+    let anthropic =
+        json!({"prompt_cache_key": "user-7", "messages": [{"role": "user", "content": LONG}]});
+    assert_eq!(sid(Protocol::Anthropic, &anthropic), text_id(LONG));
+}
+
+#[test]
+fn responses_bodies_name_the_object_they_continue() {
+    let object = |p: Protocol, body: serde_json::Value| {
+        inspect(p, body.to_string().as_bytes())
+            .object
+            .map(|o| o.to_string())
+    };
+    let r = Protocol::OpenAiResponses;
+    assert_eq!(
+        object(r, json!({"previous_response_id": "resp_1", "input": "ok"})),
+        Some("resp_1".into())
+    );
+    assert_eq!(
+        object(r, json!({"conversation": "conv_1", "input": "ok"})),
+        Some("conv_1".into())
+    );
+    assert_eq!(
+        object(
+            r,
+            json!({"conversation": {"id": "conv_2", "x": [1]}, "input": "ok"})
+        ),
+        Some("conv_2".into())
+    );
+    // previous_response_id wins wherever it stands
+    assert_eq!(
+        object(
+            r,
+            json!({"conversation": "conv_1", "previous_response_id": "resp_9"})
+        ),
+        Some("resp_9".into())
+    );
+    assert_eq!(
+        object(r, json!({"previous_response_id": "", "input": "ok"})),
+        None
+    );
+    assert_eq!(object(r, json!({"previous_response_id": null})), None);
+    assert_eq!(
+        object(
+            Protocol::OpenAiChat,
+            json!({"previous_response_id": "resp_1"})
+        ),
+        None
+    );
+}

@@ -474,3 +474,79 @@ fn any_usable_reports_whether_another_attempt_can_go_anywhere() {
 }
 
 mod health;
+
+// ---- object affinity (SPEC §3a) ----------------------------------------------------------
+
+#[test]
+fn an_objects_owner_is_the_only_candidate_whatever_the_mode_or_fixed_account() {
+    let s = pool(&[Tier::Ultra, Tier::Pro, Tier::Free]);
+    s.set_fixed(Some("a0")).expect("known");
+    let now = Instant::now();
+    for mode in [Mode::CacheFirst, Mode::Balance, Mode::PerformanceFirst] {
+        with_mode(&s, mode);
+        let req = SelectRequest {
+            owner: Some(AccountId(2)),
+            bound: Some(AccountId(1)),
+            ..SelectRequest::new(M)
+        };
+        assert_eq!(pick(&s, &req, now).account, AccountId(2), "{mode:?}");
+    }
+    // A soft cooldown does not hold it back: nothing else could serve.
+    for _ in 0..3 {
+        fail(&s, AccountId(2), Reason::ServerError, None, now);
+    }
+    let req = SelectRequest {
+        owner: Some(AccountId(2)),
+        ..SelectRequest::new(M)
+    };
+    assert_eq!(pick(&s, &req, now).account, AccountId(2));
+}
+
+#[test]
+fn a_cooling_owner_is_waited_for_within_max_wait_else_all_limited() {
+    let s = pool(&[Tier::Ultra, Tier::Pro]);
+    with_mode(&s, Mode::Balance);
+    let now = Instant::now();
+    fail(&s, AccountId(1), Reason::RateLimited, Some(S(30)), now);
+    let req = SelectRequest {
+        owner: Some(AccountId(1)),
+        ..SelectRequest::new(M)
+    };
+    // max_wait defaults to 60 s, in every mode: the object cannot go anywhere else
+    assert_eq!(s.select(&req, now), Selection::Wait { until: now + S(30) });
+    let waited = SelectRequest {
+        waited: S(45),
+        ..req
+    };
+    assert_eq!(
+        s.select(&waited, now),
+        Selection::Unavailable(Unavailable::AllLimited { retry_after: S(30) })
+    );
+    assert!(!s.any_usable(&req, now), "another account is no help");
+    // tried already (its own answer failed): no second candidate
+    let tried = [AccountId(0)];
+    let again = SelectRequest {
+        owner: Some(AccountId(0)),
+        attempted: &tried,
+        attempt: 1,
+        ..SelectRequest::new(M)
+    };
+    assert!(matches!(
+        s.select(&again, now),
+        Selection::Unavailable(Unavailable::AllLimited { .. })
+    ));
+}
+
+#[test]
+fn a_disabled_owner_is_its_own_answer() {
+    let s = pool(&[Tier::Ultra, Tier::Pro]);
+    s.disable(AccountId(1), "revoked");
+    let req = SelectRequest {
+        owner: Some(AccountId(1)),
+        ..SelectRequest::new(M)
+    };
+    assert_eq!(
+        s.select(&req, Instant::now()),
+        Selection::Unavailable(Unavailable::OwnerDisabled)
+    );
+}
