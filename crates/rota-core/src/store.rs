@@ -123,10 +123,12 @@ struct Entry<V> {
     last_used: Instant,
 }
 
+type Shard<V> = Mutex<LruCache<u128, Entry<V>>>;
+
 /// The in-memory stores' table: a sharded LRU of 128-bit keys with an idle TTL. An entry
 /// idle for `ttl` is gone (it is dropped when next looked at, or evicted by newer ones).
 pub(crate) struct TtlLru<V> {
-    shards: Box<[Mutex<LruCache<u128, Entry<V>>>]>,
+    shards: Box<[Shard<V>]>,
     ttl: Duration,
 }
 
@@ -148,7 +150,7 @@ impl<V: Clone> TtlLru<V> {
         xxhash_rust::xxh3::xxh3_128(s.as_bytes())
     }
 
-    fn shard(&self, key: u128) -> &Mutex<LruCache<u128, Entry<V>>> {
+    fn shard(&self, key: u128) -> &Shard<V> {
         &self.shards[(key as usize) % self.shards.len()]
     }
 

@@ -17,14 +17,12 @@ const MESSAGES: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":8,"messages"
 const GEMINI: &str =
     r#"{"contents":[{"role":"user","parts":[{"text":"Which route is this one?"}]}]}"#;
 
+type Headers = Vec<(&'static str, &'static str)>;
+
 /// (method, path, client headers, body, the path the upstream must see)
-fn endpoints() -> Vec<(
-    Method,
-    &'static str,
-    Vec<(&'static str, &'static str)>,
-    &'static str,
-    &'static str,
-)> {
+type Endpoint = (Method, &'static str, Headers, &'static str, &'static str);
+
+fn endpoints() -> Vec<Endpoint> {
     let json = ("content-type", "application/json");
     let anthropic = ("anthropic-version", "2023-06-01");
     let goog = ("x-goog-api-key", "client");
@@ -201,7 +199,8 @@ async fn a_4xx_to_a_request_that_is_not_a_turn_benches_nobody() {
         ("anthropic-version", "2023-06-01"),
     ];
     let limit = RateLimit::new().retry_info(Duration::from_secs(30));
-    let cases: [(Method, &str, &[(&str, &str)], &str, Behavior); 4] = [
+    type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], &'a str, Behavior);
+    let cases: [Case<'_>; 4] = [
         (
             Method::POST,
             "/v1/messages/count_tokens",
