@@ -155,6 +155,37 @@ mod tests {
         assert_eq!(owner_of(&pool, "resp_pretty"), Some(AccountId(1)));
     }
 
+    proptest::proptest! {
+        /// Panic-free on any bytes cut anywhere; an id in the first frames is learned
+        /// wherever the frames are cut.
+        #[test]
+        fn any_bytes_any_cuts(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(0usize..700, 0..6),
+            with_id in proptest::prelude::any::<bool>(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let _guard = rt.enter();
+            let pool = pool();
+            let mut body = noise.clone();
+            if with_id {
+                // a closing brace first, so the noise cannot swallow the key
+                body.extend_from_slice(b"}\"id\":\"resp_p1\"");
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut l = Learner::new(pool.clone(), AccountId(1), None);
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([body.len()]) {
+                l.feed(&body[at..cut]);
+                at = cut;
+            }
+            if with_id {
+                proptest::prop_assert_eq!(owner_of(&pool, "resp_p1"), Some(AccountId(1)));
+            }
+        }
+    }
+
     #[tokio::test]
     async fn nothing_past_the_scan_limit_and_no_partial_ids() {
         let pool = pool();

@@ -315,6 +315,28 @@ mod tests {
         assert_eq!(status(Route::Response, "/v1/responses/resp_1/cancel"), None);
     }
 
+    proptest::proptest! {
+        /// Whatever the path, matching it and checking it never panic, and a routed path that
+        /// passes the check names a plain model or id.
+        #[test]
+        fn any_path(
+            path in "(/v1beta|/v1|/v2)?(/models|/responses|/conversations|/messages)?(/[a-zA-Z0-9:._%@+-]{0,12}){0,4}",
+            method in proptest::sample::select(vec![Method::GET, Method::POST, Method::DELETE, Method::HEAD]),
+        ) {
+            let _ = dialect_of_path(&path);
+            let _ = rota::core::protocol::is_turn(&method, &path);
+            if let ApiMatch::Route(route) = api_route(&method, &path)
+                && path_problem(route, &path).is_none()
+            {
+                let model = Protocol::gemini_path(&path).map(|g| g.model);
+                let object = rota::core::protocol::path_object(&path);
+                for segment in model.into_iter().chain(object) {
+                    proptest::prop_assert!(plain_segment(segment), "{path}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn unrouted_paths_answer_in_their_prefix_dialect() {
         assert_eq!(dialect_of_path("/v1beta/x"), Dialect::Gemini);
