@@ -125,23 +125,25 @@ fn set_path_and_query<B>(req: &mut Request<B>, pq: &str) {
     }
 }
 
-/// Rewrites the model of a request to `mapped`: in the body (splicing the bytes at `span`,
-/// never re-serialising) or, for Gemini, in the path.
+/// Rewrites the model of a request to `mapped`: in the path when the path names it
+/// ([`Protocol::path_model`]: Gemini methods, model lookups), else in the body (splicing the
+/// bytes at `span`, never re-serialising).
 pub(crate) fn rewrite_model(
     req: &mut Request<Bytes>,
     protocol: Protocol,
     span: Option<std::ops::Range<usize>>,
     mapped: &str,
 ) {
-    if protocol == Protocol::Gemini {
-        if let Some(g) = Protocol::gemini_path(req.uri().path()) {
-            let mut pq = format!("{}{mapped}:{}", g.prefix, g.method);
-            if let Some(q) = req.uri().query() {
-                pq.push('?');
-                pq.push_str(q);
-            }
-            set_path_and_query(req, &pq);
+    if let Some((before, _, after)) = Protocol::path_model(req.uri().path()) {
+        let mut pq = format!("{before}{mapped}{after}");
+        if let Some(q) = req.uri().query() {
+            pq.push('?');
+            pq.push_str(q);
         }
+        set_path_and_query(req, &pq);
+        return;
+    }
+    if protocol == Protocol::Gemini {
         return;
     }
     let Some(span) = span else { return };

@@ -110,9 +110,13 @@ pub fn request_facts(req: &Request<Bytes>, session_headers: &[HeaderName]) -> Re
     let protocol = Protocol::of_request(path, req.headers(), req.uri().query());
     let mut facts = fingerprint::inspect(protocol, req.body());
     if protocol == Protocol::Gemini {
-        facts.model = Protocol::gemini_path_model(path).map(Into::into);
+        facts.model = None;
         facts.model_span = None;
         facts.stream = Protocol::gemini_path_streams(path);
+    }
+    if let Some((_, model, _)) = Protocol::path_model(path) {
+        facts.model = Some(model.into());
+        facts.model_span = None;
     }
     if let Some(id) = protocol::path_object(path) {
         facts.object = Some(id.into());

@@ -125,23 +125,30 @@ impl Protocol {
         )
     }
 
-    /// For Gemini method paths, the model and the method.
+    /// The model a path names, with what stands before and after it: a Gemini method path
+    /// (`/v1beta/models/{model}:{method}`, after it `:{method}`), or a model lookup
+    /// (`/v1/models/{id}`, `/v1beta/models/{id}`, nothing after it). Such a request's model is
+    /// this one: it is mapped and rewritten in the path.
     ///
     /// ```
     /// use rota_core::Protocol;
-    /// assert_eq!(
-    ///     Protocol::gemini_path_parts("/v1beta/models/gemini-pro:generateContent"),
-    ///     Some(("gemini-pro", "generateContent"))
-    /// );
-    /// assert_eq!(Protocol::gemini_path_parts("/v1beta/models/:generateContent"), None);
+    /// let (before, model, after) = Protocol::path_model("/v1/models/g:countTokens").unwrap();
+    /// assert_eq!((before, model, after), ("/v1/models/", "g", ":countTokens"));
+    /// let (before, model, after) = Protocol::path_model("/v1/models/ft:gpt-4o:org").unwrap();
+    /// assert_eq!((before, model, after), ("/v1/models/", "ft:gpt-4o:org", ""));
+    /// assert_eq!(Protocol::path_model("/v1/models"), None);
+    /// assert_eq!(Protocol::path_model("/v1/chat/completions"), None);
     /// ```
-    pub fn gemini_path_parts(path: &str) -> Option<(&str, &str)> {
-        Self::gemini_path(path).map(|p| (p.model, p.method))
-    }
-
-    /// For Gemini method paths, the model named in the path.
-    pub fn gemini_path_model(path: &str) -> Option<&str> {
-        Self::gemini_path(path).map(|p| p.model)
+    pub fn path_model(path: &str) -> Option<(&str, &str, &str)> {
+        if let Some(g) = Self::gemini_path(path) {
+            let after = &path[g.prefix.len() + g.model.len()..];
+            return Some((g.prefix, g.model, after));
+        }
+        let prefix = ["/v1beta/models/", "/v1/models/"]
+            .into_iter()
+            .find(|p| path.starts_with(p))?;
+        let model = &path[prefix.len()..];
+        (!model.is_empty() && !model.contains('/')).then_some((prefix, model, ""))
     }
 
     /// Whether a Gemini path asks for a stream (`:streamGenerateContent`).
@@ -219,7 +226,8 @@ mod tests {
             ("/v2/models/g:generateContent", None),
         ];
         for (path, want) in cases {
-            assert_eq!(Protocol::gemini_path_parts(path), want, "{path}");
+            let got = Protocol::gemini_path(path).map(|g| (g.model, g.method));
+            assert_eq!(got, want, "{path}");
         }
         assert_eq!(Protocol::from_path("/v1beta/models"), Protocol::Gemini);
         assert_eq!(Protocol::from_path("/v1/embeddings"), Protocol::Other);
