@@ -3,6 +3,7 @@
 
 mod binding;
 mod controls;
+mod objects;
 mod requests;
 mod waits;
 
