@@ -115,15 +115,8 @@ fn id_value(bytes: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rota_core::{AccountSpec, Tier};
+    use crate::test_support::two_pro_accounts as pool;
 
-    fn pool() -> Pool {
-        Pool::builder()
-            .account(AccountSpec::api_key("a@x", Tier::Pro, "ka"))
-            .account(AccountSpec::api_key("b@x", Tier::Pro, "kb"))
-            .build()
-            .expect("pool")
-    }
 
     fn owner_of(pool: &Pool, id: &str) -> Option<AccountId> {
         match pool.objects().owner(id, pool.now()) {

@@ -51,3 +51,13 @@ impl Body for Stalled {
         Poll::Pending
     }
 }
+
+/// A pool of two PRO API-key accounts: `a@x` (key `ka`) and `b@x` (key `kb`).
+pub(crate) fn two_pro_accounts() -> crate::Pool {
+    use rota_core::{AccountSpec, Tier};
+    crate::Pool::builder()
+        .account(AccountSpec::api_key("a@x", Tier::Pro, "ka"))
+        .account(AccountSpec::api_key("b@x", Tier::Pro, "kb"))
+        .build()
+        .expect("two distinct emails")
+}

@@ -15,6 +15,7 @@ use tower::{Layer, ServiceExt};
 
 use crate::body::MarkBody;
 use crate::ext::{Classified, SelectedAccount};
+use crate::test_support::two_pro_accounts as pool;
 use crate::{Pool, RateLimitMarkLayer};
 
 const A: AccountId = AccountId(0);
@@ -22,13 +23,6 @@ const B: AccountId = AccountId(1);
 const M: &str = "gemini-3-pro-high";
 const S: fn(u64) -> Duration = Duration::from_secs;
 
-fn pool() -> Pool {
-    Pool::builder()
-        .account(AccountSpec::api_key("a@x", Tier::Pro, "ka"))
-        .account(AccountSpec::api_key("b@x", Tier::Pro, "kb"))
-        .build()
-        .expect("pool")
-}
 
 /// One upstream answer.
 #[derive(Debug, Clone, Default)]

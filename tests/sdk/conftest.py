@@ -412,6 +412,14 @@ class Limited:
     reached_upstream: bool
 
 
+def limit_past_the_gateways_attempts(sim: Sim, owner: str, *, delay: float) -> None:
+    """Every account answers its next request 429 (retry in `delay` s), the conversation's
+    `owner` its next two: the gateway's attempts (grace retry on the owner included) all meet
+    a 429, so the 429 reaches the SDK."""
+    for email, _, key in ACCOUNTS:
+        sim.rate_limit(key, times=2 if email == owner else 1, delay=delay)
+
+
 def limit_every_account_and_call(sim: Sim, call: Callable[[int], Any], error: type[BaseException]) -> list[Limited]:
     """Rate-limits every account (429, retry in 30 s) and makes calls until one is answered
     by rota itself ("all limited", no upstream request). Each call must raise `error` (the

@@ -13,8 +13,8 @@ import anthropic
 import pytest
 
 from conftest import (
-    ACCOUNTS, MAX_BODY_BYTES, Recorder, anthropic_client, assert_served_by_pool,
-    assert_upstream_credential, expect_ok, limit_every_account_and_call, marker, retry_after_problems,
+    MAX_BODY_BYTES, Recorder, anthropic_client, assert_served_by_pool,
+    assert_upstream_credential, expect_ok, limit_every_account_and_call, limit_past_the_gateways_attempts, marker, retry_after_problems,
     rota_headers,
 )
 
@@ -118,8 +118,7 @@ def test_sdk_honours_retry_after(gateway, sim, recorder: Recorder):
     turn1 = expect_ok("turn 1", lambda: client.messages.with_raw_response.create(
         model=MODEL, max_tokens=32, messages=user(first)))
     owner = turn1.headers["x-account-email"]
-    for email, _, key in ACCOUNTS:
-        sim.rate_limit(key, times=2 if email == owner else 1, delay=1)
+    limit_past_the_gateways_attempts(sim, owner, delay=1)
     recorder.exchanges.clear()
     upstream_before = len(sim.requests())
 

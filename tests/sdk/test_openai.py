@@ -9,8 +9,8 @@ import openai
 import pytest
 
 from conftest import (
-    ACCOUNTS, MAX_BODY_BYTES, Recorder, assert_served_by_pool, assert_upstream_credential,
-    expect_ok, limit_every_account_and_call, marker, openai_client, retry_after_problems, rota_headers,
+    MAX_BODY_BYTES, Recorder, assert_served_by_pool, assert_upstream_credential,
+    expect_ok, limit_every_account_and_call, limit_past_the_gateways_attempts, marker, openai_client, retry_after_problems, rota_headers,
 )
 
 MODEL = "gpt-4o"
@@ -199,8 +199,7 @@ def test_sdk_honours_retry_after(gateway, sim, recorder: Recorder):
     turn1 = expect_ok("turn 1", lambda: client.chat.completions.with_raw_response.create(
         model=MODEL, messages=user(first)))
     owner = turn1.headers["x-account-email"]
-    for email, _, key in ACCOUNTS:
-        sim.rate_limit(key, times=2 if email == owner else 1, delay=1)
+    limit_past_the_gateways_attempts(sim, owner, delay=1)
     recorder.exchanges.clear()
     upstream_before = len(sim.requests())
 
