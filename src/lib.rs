@@ -71,6 +71,7 @@ pub mod body;
 pub mod clock;
 pub mod error;
 pub mod ext;
+mod fleet;
 pub mod headers;
 pub mod mark;
 pub mod objects;

@@ -117,7 +117,6 @@ mod tests {
     use super::*;
     use crate::test_support::two_pro_accounts as pool;
 
-
     fn owner_of(pool: &Pool, id: &str) -> Option<AccountId> {
         match pool.objects().owner(id, pool.now()) {
             rota_core::store::StoreFuture::Ready(Some(Ok(o))) => o.map(|o| o.account),

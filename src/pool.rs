@@ -9,8 +9,8 @@ use rota_core::cooldown::CooldownConfig;
 use rota_core::scheduler::{AccountView, UnknownAccount};
 use rota_core::store::StoreFuture;
 use rota_core::{
-    AccountId, AccountSpec, BindingStore, Clock, MemoryBindingStore, MemoryObjectStore, Mode,
-    ModelMapping, ObjectStore, Scheduler, Settings, SharedClock,
+    AccountId, AccountSpec, BindingStore, Clock, Fleet, FleetEvent, MemoryBindingStore,
+    MemoryObjectStore, Mode, ModelMapping, ObjectStore, Scheduler, Settings, SharedClock,
 };
 
 use tower::retry::budget::{Budget, TpsBudget};
@@ -73,6 +73,7 @@ struct Inner {
     scheduler: Scheduler,
     store: Arc<dyn BindingStore>,
     objects: Arc<dyn ObjectStore>,
+    fleet: Option<Arc<dyn Fleet>>,
     mapping: ModelMapping,
     clock: SharedClock,
     max_attempts: u32,
@@ -111,6 +112,18 @@ impl Pool {
     /// The object-affinity store (SPEC §3a).
     pub fn objects(&self) -> &dyn ObjectStore {
         &*self.inner.objects
+    }
+
+    /// The fleet this pool's changes go to, in fleet mode.
+    pub fn fleet_handle(&self) -> Option<&Arc<dyn Fleet>> {
+        self.inner.fleet.as_ref()
+    }
+
+    /// Hands a change made here to the fleet, if any.
+    pub(crate) fn publish(&self, event: FleetEvent) {
+        if let Some(fleet) = &self.inner.fleet {
+            fleet.publish(event);
+        }
     }
 
     /// The model mapping.
@@ -180,14 +193,18 @@ impl Pool {
         self.inner.scheduler.settings()
     }
 
-    /// Replaces the scheduling settings (no restart; the next selection uses them).
+    /// Replaces the scheduling settings (no restart; the next selection uses them). In
+    /// fleet mode every replica follows.
     pub fn set_settings(&self, settings: Settings) {
         self.inner.scheduler.set_settings(settings);
+        self.publish(FleetEvent::Settings(settings));
     }
 
-    /// Sets the fixed account (`None` clears it).
+    /// Sets the fixed account (`None` clears it). In fleet mode every replica follows.
     pub fn set_fixed_account(&self, email: Option<&str>) -> Result<(), UnknownAccount> {
-        self.inner.scheduler.set_fixed(email)
+        self.inner.scheduler.set_fixed(email)?;
+        self.publish(FleetEvent::Fixed(email.map(str::to_owned)));
+        Ok(())
     }
 
     /// The fixed account's email, if one is set.
@@ -198,24 +215,37 @@ impl Pool {
             .map(|id| self.account(id).email.as_str())
     }
 
-    /// Disables an account (it is never selected until enabled).
+    /// Disables an account (it is never selected until enabled). In fleet mode on every
+    /// replica.
     pub fn disable(&self, email: &str, reason: impl Into<String>) -> Result<(), UnknownAccount> {
         let id = self.account_id(email)?;
-        self.inner.scheduler.disable(id, reason);
+        let reason = reason.into();
+        self.inner.scheduler.disable(id, reason.clone());
+        self.publish(FleetEvent::Disabled {
+            email: email.to_owned(),
+            reason: Some(reason),
+        });
         Ok(())
     }
 
-    /// Enables an account.
+    /// Enables an account. In fleet mode on every replica.
     pub fn enable(&self, email: &str) -> Result<(), UnknownAccount> {
         let id = self.account_id(email)?;
         self.inner.scheduler.enable(id);
+        self.publish(FleetEvent::Disabled {
+            email: email.to_owned(),
+            reason: None,
+        });
         Ok(())
     }
 
-    /// Clears an account's cooldowns and failure count.
+    /// Clears an account's cooldowns and failure count. In fleet mode on every replica.
     pub fn clear_cooldowns(&self, email: &str) -> Result<(), UnknownAccount> {
         let id = self.account_id(email)?;
         self.inner.scheduler.clear_cooldowns(id);
+        self.publish(FleetEvent::CooldownsCleared {
+            email: email.to_owned(),
+        });
         Ok(())
     }
 
@@ -238,6 +268,7 @@ pub struct PoolBuilder {
     cooldowns: CooldownConfig,
     store: Option<Arc<dyn BindingStore>>,
     objects: Option<Arc<dyn ObjectStore>>,
+    fleet: Option<Arc<dyn Fleet>>,
     mapping: ModelMapping,
     clock: Option<SharedClock>,
     max_attempts: Option<u32>,
@@ -303,6 +334,14 @@ impl PoolBuilder {
     /// The binding store (default: [`MemoryBindingStore`] with 100 000 bindings, 1 h idle TTL).
     pub fn store(mut self, store: impl BindingStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Fleet mode (SPEC §8): cooldowns this pool marks and the admin changes made to it are
+    /// handed to `fleet` for the other replicas (default: none, a pool on its own). Pair it
+    /// with the fleet's binding and object stores.
+    pub fn fleet(mut self, fleet: Arc<dyn Fleet>) -> Self {
+        self.fleet = Some(fleet);
         self
     }
 
@@ -391,6 +430,7 @@ impl PoolBuilder {
                 objects: self
                     .objects
                     .unwrap_or_else(|| Arc::new(MemoryObjectStore::default())),
+                fleet: self.fleet,
                 mapping: self.mapping,
                 clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
                 max_attempts: self.max_attempts.unwrap_or(3),

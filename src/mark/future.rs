@@ -253,6 +253,9 @@ fn record(
     let deadline = pool
         .scheduler()
         .record(selected.id, &selected.model, &outcome, pool.now());
+    if let Some(deadline) = deadline {
+        pool.publish_mark(selected.id, &selected.model, deadline);
+    }
     pool.counters()
         .outcome(selected.id.index(), &outcome, status.is_some());
     let Outcome::Failure(failure) = &outcome else {

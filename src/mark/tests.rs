@@ -23,7 +23,6 @@ const B: AccountId = AccountId(1);
 const M: &str = "gemini-3-pro-high";
 const S: fn(u64) -> Duration = Duration::from_secs;
 
-
 /// One upstream answer.
 #[derive(Debug, Clone, Default)]
 struct Answer {

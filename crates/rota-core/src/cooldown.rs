@@ -230,6 +230,24 @@ impl Cooldowns {
         wanted
     }
 
+    /// Applies a cooldown another replica marked (SPEC §8): `deadline` in the slot its reason
+    /// and `model` name, never shortening one already there, and the consecutive count raised
+    /// to `consecutive`. Returns the deadline now in force there.
+    pub fn apply(
+        &mut self,
+        model: Option<&str>,
+        deadline: Deadline,
+        consecutive: u32,
+        now: Instant,
+    ) -> Deadline {
+        self.consecutive = self.consecutive.max(consecutive);
+        match model {
+            Some(model) if deadline.reason.is_per_model() => self.mark_model(model, deadline, now),
+            _ if deadline.reason.is_soft() => extend(&mut self.soft, deadline, now),
+            _ => extend(&mut self.account, deadline, now),
+        }
+    }
+
     /// Takes back the latest strike and failure: the request that caused them turned out to
     /// be at fault itself (poisoned), so they say nothing about the account.
     pub fn forgive(&mut self) {

@@ -8,6 +8,7 @@
 //! - [`store`]: the session-binding store trait and its in-memory implementation.
 //! - [`objects`]: object affinity, the object → owner store (SPEC §3a).
 //! - [`mapping`]: model name mapping.
+//! - [`fleet`]: what one gateway replica tells the others (SPEC §8).
 //! - [`clock`]: the injectable clock.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod cooldown;
 pub mod delay;
 pub mod facts;
 pub mod fingerprint;
+pub mod fleet;
 pub mod mapping;
 pub mod objects;
 pub mod outcome;
@@ -31,6 +33,7 @@ mod testing;
 pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use facts::{BodyShape, RequestFacts, SessionId};
+pub use fleet::{Fleet, FleetEvent, SharedMark};
 pub use mapping::ModelMapping;
 pub use objects::{MemoryObjectStore, ObjectOwner, ObjectStore};
 pub use outcome::{Failure, Outcome, Reason};

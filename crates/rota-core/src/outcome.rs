@@ -28,6 +28,30 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason.
+    pub const ALL: [Self; 9] = [
+        Self::QuotaExhausted,
+        Self::RateLimited,
+        Self::Capacity,
+        Self::Unknown,
+        Self::ServerError,
+        Self::Unreachable,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::RefreshFailed,
+    ];
+
+    /// The reason named `name` ([`as_str`](Self::as_str)), if any.
+    ///
+    /// ```
+    /// use rota_core::Reason;
+    /// assert_eq!(Reason::from_name("rate_limited"), Some(Reason::RateLimited));
+    /// assert_eq!(Reason::from_name("nope"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// A stable snake_case name, used in admin output and metrics labels.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -394,6 +394,32 @@ impl Scheduler {
         }
     }
 
+    /// Applies a cooldown another replica marked on `account` (SPEC §8), ending at `until`
+    /// on this replica's clock; never shortens one in force. Returns the deadline now in force
+    /// for that scope.
+    pub fn apply_mark(
+        &self,
+        account: AccountId,
+        model: Option<&str>,
+        deadline: Deadline,
+        consecutive: u32,
+        now: Instant,
+    ) -> Option<Deadline> {
+        let mut st = self.state.lock();
+        let a = st.accounts.get_mut(account.index())?;
+        a.cooldowns.prune(now);
+        Some(a.cooldowns.apply(model, deadline, consecutive, now))
+    }
+
+    /// The consecutive-failure count of an account.
+    pub fn consecutive(&self, account: AccountId) -> u32 {
+        self.state
+            .lock()
+            .accounts
+            .get(account.index())
+            .map_or(0, |a| a.cooldowns.consecutive())
+    }
+
     /// Takes back the latest failure recorded for `account`: the request that caused it
     /// turned out to be poisoned (SPEC §4), so it counts against no account.
     pub fn forgive(&self, account: AccountId) {
