@@ -1,7 +1,7 @@
 //! [`Pool`]: the accounts, scheduler state, cooldowns and bindings the layers share.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
@@ -93,7 +93,30 @@ impl fmt::Debug for Pool {
     }
 }
 
+/// A handle on a [`Pool`] that does not keep it alive: for background tasks (a fleet's
+/// subscriber) that should end with the pool.
+#[derive(Clone)]
+pub struct WeakPool(Weak<Inner>);
+
+impl fmt::Debug for WeakPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakPool")
+    }
+}
+
+impl WeakPool {
+    /// The pool, if it still exists.
+    pub fn upgrade(&self) -> Option<Pool> {
+        self.0.upgrade().map(|inner| Pool { inner })
+    }
+}
+
 impl Pool {
+    /// A handle that does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakPool {
+        WeakPool(Arc::downgrade(&self.inner))
+    }
+
     /// Starts building a pool.
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()

@@ -35,6 +35,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/scheduling", get(get_scheduling).put(put_scheduling))
         .route("/admin/fixed-account", get(get_fixed).put(put_fixed))
         .route("/admin/bindings/clear", post(clear_bindings))
+        .route("/admin/fleet", get(fleet))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -314,6 +315,31 @@ async fn clear_bindings(State(st): State<Arc<AppState>>, headers: HeaderMap) -> 
         Ok(n) => json_response(StatusCode::OK, &json!({"cleared": n})),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
+}
+
+/// `GET /admin/fleet`: this replica's link to the fleet — whether Redis answers, errors so
+/// far, how late the other replicas' pushes arrive (SPEC §8).
+async fn fleet(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(r) = denied(&st, &headers) {
+        return r;
+    }
+    let body = match &st.fleet {
+        None => json!({"enabled": false}),
+        Some(fleet) => {
+            let s = fleet.status();
+            json!({
+                "enabled": true,
+                "connected": s.connected,
+                "errors": s.errors,
+                "replica": format!("{:016x}", s.replica),
+                "key_prefix": s.key_prefix,
+                "received": s.received,
+                "sync_lag_ms": {"last": s.last_lag_ms, "max": s.max_lag_ms},
+                "cached_bindings": s.cached_bindings,
+            })
+        }
+    };
+    json_response(StatusCode::OK, &body)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use rota::{
     AccountSelect, AccountSelectLayer, Pool, RateLimitMark, RateLimitMarkLayer, RetryRotate,
     RetryRotateLayer, SessionIdLayer, SessionIdService,
 };
+use rota_redis::RedisFleet;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub body_budget: BodyBudget,
     /// Persisted state.
     pub store: StateStore,
+    /// This replica's link to the fleet (`[fleet]`), if any.
+    pub fleet: Option<RedisFleet>,
 }
 
 impl fmt::Debug for AppState {
@@ -81,6 +84,8 @@ pub enum StartError {
     Pool(rota::PoolError),
     /// The TLS client could not be set up.
     Tls(rustls::Error),
+    /// Fleet mode could not be set up.
+    Fleet(rota_redis::FleetError),
 }
 
 impl fmt::Display for StartError {
@@ -89,6 +94,7 @@ impl fmt::Display for StartError {
             Self::StateDir(e) => write!(f, "state_dir: cannot create or open the directory: {e}"),
             Self::Pool(e) => write!(f, "accounts: {e}"),
             Self::Tls(e) => write!(f, "upstream: cannot set up TLS: {e}"),
+            Self::Fleet(e) => write!(f, "fleet.redis_url: {e}"),
         }
     }
 }
@@ -106,11 +112,36 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Builds the gateway; with `[fleet]`, first connects to the fleet's Redis (a Redis that
+    /// does not answer is no error: the gateway starts on its local state and joins later).
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let fleet = match &config.fleet {
+            Some(fleet) => Some(
+                RedisFleet::connect(fleet.clone(), &config.accounts)
+                    .await
+                    .map_err(StartError::Fleet)?,
+            ),
+            None => None,
+        };
+        Self::with_fleet(config, fleet)
+    }
+
     /// Builds the pool (applying the persisted state) and one stack per worker thread
-    /// (`workers` in the config; one per CPU by default).
+    /// (`workers` in the config; one per CPU by default), alone (no `[fleet]`).
     pub fn new(config: Config) -> Result<Self, StartError> {
+        Self::with_fleet(config, None)
+    }
+
+    fn with_fleet(config: Config, fleet: Option<RedisFleet>) -> Result<Self, StartError> {
         metrics::handle();
-        let pool = Pool::builder()
+        let mut builder = Pool::builder();
+        if let Some(fleet) = &fleet {
+            builder = builder
+                .store(fleet.binding_store())
+                .objects(fleet.object_store())
+                .fleet(fleet.handle());
+        }
+        let pool = builder
             .accounts(config.accounts.iter().cloned())
             .settings(config.settings)
             .mapping(ModelMapping::new(config.model_mapping.iter().cloned()))
@@ -125,6 +156,9 @@ impl Gateway {
         let store = StateStore::open(&config.state_dir).map_err(StartError::StateDir)?;
         if let Some(saved) = store.load() {
             StateStore::apply(&saved, &pool);
+        }
+        if let Some(fleet) = &fleet {
+            fleet.start(&pool);
         }
         if config.api_keys.is_empty() {
             tracing::warn!("auth.api_keys is empty: the gateway is open to any client");
@@ -174,6 +208,7 @@ impl Gateway {
                     max_body_bytes: config.max_body_bytes,
                     body_budget: body_budget.clone(),
                     store: store.clone(),
+                    fleet: fleet.clone(),
                 }))
             })
             .collect::<Result<_, StartError>>()?;
@@ -262,7 +297,7 @@ pub async fn serve(
     config: Config,
     listener: TcpListener,
 ) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
-    let gateway = Gateway::new(config)?;
+    let gateway = Gateway::build(config).await?;
     Ok(gateway.serve(listener).await?)
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 use rota::core::{AccountSpec, Credential, Mode, Secret, Settings, Tier};
+use rota_redis::FleetConfig;
 use toml::{Table, Value};
 
 use section::Section;
@@ -94,6 +95,8 @@ pub struct Config {
     pub limits: Limits,
     /// The retry budget (`[scheduling]` `retry_budget_*`).
     pub retry_budget: RetryBudgetConfig,
+    /// Fleet mode (`[fleet]`): replicas sharing state through Redis; `None` alone.
+    pub fleet: Option<FleetConfig>,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
             workers: None,
             limits: Limits::default(),
             retry_budget: RetryBudgetConfig::default(),
+            fleet: None,
         }
     }
 
@@ -266,10 +270,47 @@ impl Config {
             cfg.limits = Limits::read(&mut Section::new(limits, "limits"))?;
         }
 
+        if let Some(fleet) = root.table("fleet")? {
+            cfg.fleet = Some(read_fleet(&mut Section::new(fleet, "fleet"))?);
+        }
+
         cfg.accounts = parse_accounts(&mut root)?;
         root.finish()?;
         Ok(cfg)
     }
+}
+
+/// `[fleet]`: `redis_url` (required, `redis://` or `rediss://`), `key_prefix` (default
+/// `rota:`; letters, digits and `:_-.`), `op_timeout` (default 50 ms).
+fn read_fleet(s: &mut Section<'_>) -> Result<FleetConfig, ConfigError> {
+    let Some(url) = s.string("redis_url")? else {
+        return Err(ConfigError::new("fleet.redis_url", "missing (required)"));
+    };
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(ConfigError::new(
+            "fleet.redis_url",
+            format!("{url:?} is not a redis:// URL"),
+        ));
+    }
+    let mut fleet = FleetConfig::new(url);
+    if let Some(prefix) = s.string("key_prefix")? {
+        let ok = (1..=64).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":_-.".contains(&b));
+        if !ok {
+            return Err(ConfigError::new(
+                "fleet.key_prefix",
+                "1 to 64 ASCII letters, digits and :_-.",
+            ));
+        }
+        fleet.key_prefix = prefix;
+    }
+    if let Some(t) = s.duration("op_timeout")? {
+        fleet.op_timeout = t;
+    }
+    s.finish()?;
+    Ok(fleet)
 }
 
 fn parse_accounts(root: &mut Section<'_>) -> Result<Vec<AccountSpec>, ConfigError> {

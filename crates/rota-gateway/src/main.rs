@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         config.listen = addr;
     }
     let addr = config.listen;
-    let gateway = match Gateway::new(config) {
+    let gateway = match Gateway::build(config).await {
         Ok(g) => g,
         Err(e @ StartError::StateDir(_)) => return config_error(e),
         Err(e) => {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use rota::Pool;
-use rota::core::{Mode, Settings};
+use rota::core::{FleetEvent, Mode, Settings};
 use serde::{Deserialize, Serialize};
 
 use crate::config::MAX_DURATION;
@@ -238,16 +238,22 @@ impl StateStore {
         );
     }
 
-    /// Applies a loaded state to the pool: disables accounts, sets scheduling settings.
+    /// Applies a loaded state to the pool: disables accounts, sets scheduling settings. This
+    /// replica's own past is not news to a fleet: nothing is published (in fleet mode the
+    /// shared state, read next, has the last word).
     pub fn apply(state: &PersistedState, pool: &Pool) {
         for (email, reason) in &state.disabled {
-            if pool.disable(email, reason.clone()).is_err() {
+            let disabled = FleetEvent::Disabled {
+                email: email.clone(),
+                reason: Some(reason.clone()),
+            };
+            if pool.apply(&disabled).is_err() {
                 tracing::warn!(account = %email, "state file names an account that is not configured; ignored");
             }
         }
         if let Some(s) = &state.scheduling {
             match s.to_settings() {
-                Some(settings) => pool.set_settings(settings),
+                Some(settings) => drop(pool.apply(&FleetEvent::Settings(settings))),
                 None => tracing::warn!(mode = %s.mode, "state file has an unknown mode; ignored"),
             }
         }
