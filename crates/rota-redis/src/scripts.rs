@@ -40,12 +40,12 @@ return 0
 pub(crate) static MARK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local until = tonumber(ARGV[1])
+local deadline = tonumber(ARGV[1])
 local current = redis.call('GET', KEYS[1])
 if current then
   local held = tonumber(string.match(current, '^(%d+)'))
-  if held and held >= until then
-    until = held
+  if held and held >= deadline then
+    deadline = held
   else
     current = false
   end
@@ -58,7 +58,7 @@ local had = tonumber(redis.call('GET', KEYS[2]) or '0')
 if n > had then
   redis.call('SET', KEYS[2], n, 'EX', 3600)
 end
-return until
+return deadline
 ",
     )
 });

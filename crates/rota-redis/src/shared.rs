@@ -177,6 +177,13 @@ impl Shared {
         };
         let result = match tokio::time::timeout(self.config.op_timeout, op(conn)).await {
             Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if !unreachable(&e) => {
+                // Redis answered, with an error: counted, but it is no outage.
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("rota_fleet_errors_total").increment(1);
+                tracing::warn!(error = %e, "fleet store refused a command");
+                return Err(OpError::Redis(e));
+            }
             Ok(Err(e)) => OpError::Redis(e),
             Err(_) => OpError::Timeout,
         };
@@ -208,6 +215,11 @@ impl Shared {
         // The receiver lives as long as the fleet; a send after it stopped has no one to tell.
         let _ = self.jobs.send(job);
     }
+}
+
+/// Whether an error means Redis could not be reached (an outage), not that it refused.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
 /// A replica id, different across processes and across fleets in one process.

@@ -383,10 +383,10 @@ pub(crate) async fn subscriber(shared: Arc<Shared>) {
                 continue;
             }
         };
-        if shared.is_up() {
-            if let Err(e) = load_snapshot(&shared, &pool).await {
-                tracing::debug!(error = %e, "fleet snapshot not read; the way back reads it");
-            }
+        if shared.is_up()
+            && let Err(e) = load_snapshot(&shared, &pool).await
+        {
+            tracing::debug!(error = %e, "fleet snapshot not read; the way back reads it");
         }
         drop(pool);
         let mut messages = pubsub.into_on_message();
@@ -489,5 +489,39 @@ async fn resync(shared: &Arc<Shared>, pool: &Pool) -> Result<(), OpError> {
     for mark in pool.shared_marks() {
         write_event(shared, &FleetEvent::Mark(mark)).await?;
     }
+    restore_missing(shared, pool).await?;
     load_snapshot(shared, pool).await
+}
+
+/// A Redis that lost its data (restarted without persistence) gets this replica's settings
+/// and disabled accounts back; what is there — another replica's newer change — stays.
+async fn restore_missing(shared: &Arc<Shared>, pool: &Pool) -> Result<(), OpError> {
+    let (key, value) = (shared.keys.settings(), settings_json(&pool.settings()));
+    shared
+        .run(|mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut c)
+                .await
+        })
+        .await?;
+    for view in pool.snapshot() {
+        let Some(reason) = view.disabled_reason else {
+            continue;
+        };
+        let (key, email) = (shared.keys.disabled(), view.email);
+        shared
+            .run(|mut c| async move {
+                redis::cmd("HSETNX")
+                    .arg(key)
+                    .arg(email)
+                    .arg(reason)
+                    .query_async::<i64>(&mut c)
+                    .await
+            })
+            .await?;
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod credentials;
 mod endpoints;
 mod errors;
 mod faults;
+mod fleet;
 mod oauth;
 mod objects;
 mod paths;
