@@ -17,6 +17,10 @@
 #   GW_CARGO_FLAGS=--no-default-features bench/load.sh  # the gateway on the system allocator
 #   GW_B=/tmp/old/rota-gateway bench/load.sh  # a second gateway build (e.g. an older commit's,
 #                                   # built in a worktree) as a third side, "gw_b", same config
+#   FLEET=1 bench/load.sh           # adds "fleet": two replicas (one worker thread each, so
+#                                   # as many serving threads as gw) with [fleet] on one Redis
+#                                   # (REDIS_URL, default the machine's), wrk's connections
+#                                   # split over both; prints Redis commands per request
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +47,23 @@ if [ -n "${GW_B:-}" ]; then
   sides="bare bare_w gw gw_b"
 fi
 
-for p in $UP $BARE $BARE_W $GW ${GW2:-}; do wait_port "$p"; done
+if [ "${FLEET:-0}" = 1 ]; then
+  REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+  FL1=127.0.0.1:19005 FL2=127.0.0.1:19006
+  redis_hostport=${REDIS_URL#redis://}; redis_hostport=${redis_hostport%%/*}
+  rcli() { redis-cli -h "${redis_hostport%:*}" -p "${redis_hostport#*:}" "$@"; }
+  fleet_pids=()
+  for i in 1 2; do
+    addr=$([ "$i" = 1 ] && echo "$FL1" || echo "$FL2")
+    { sed "s/^listen = .*/listen = \"$addr\"/; s|^state_dir = .*|state_dir = \"$tmp/state_f$i\"\nworkers = 1|" "$tmp/gateway.toml"
+      printf '\n[fleet]\nredis_url = "%s"\nkey_prefix = "bench-%s:"\n' "$REDIS_URL" "$$"; } > "$tmp/fleet$i.toml"
+    env RUST_LOG=${RUST_LOG:-warn} "$bin/rota-gateway" --config "$tmp/fleet$i.toml" >"$tmp/fleet$i.log" 2>&1 & pids+=($!)
+    fleet_pids+=($!)
+  done
+  sides="$sides fleet"
+fi
+
+for p in $UP $BARE $BARE_W $GW ${GW2:-} ${FL1:-} ${FL2:-}; do wait_port "$p"; done
 
 # µs from wrk's "12.34us" / "1.23ms" / "1.00s"
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000}}'; }
@@ -67,6 +87,33 @@ run() { # name url conns pid → "rps p50_us p99_us cpu_us_per_request"
   echo "$rps $p50 $p99 $cpu"
 }
 
+# The fleet side: wrk's connections split over both replicas (one connection: the first
+# only), req/s summed, p50/p99 of the first, CPU of both processes.
+run_fleet() { # conns → like run
+  local t0 t1 c1 c2 out1 out2="" n n2=0 rps rps2=0 p50 p99 wpid=""
+  t0=$(( $(cpu_ticks "${fleet_pids[0]}") + $(cpu_ticks "${fleet_pids[1]}") ))
+  c1=$(( $1 > 1 ? $1 / 2 : 1 )); c2=$(( $1 - c1 ))
+  if [ "$c2" -gt 0 ]; then
+    wrk -t1 -c"$c2" -d"$DURATION" -s "$tmp/post.lua" "http://$FL2/v1/messages" > "$tmp/wrk2.out" &
+    wpid=$!
+  fi
+  out1=$(wrk -t1 -c"$c1" -d"$DURATION" -s "$tmp/post.lua" --latency "http://$FL1/v1/messages")
+  if [ -n "$wpid" ]; then
+    wait "$wpid"
+    out2=$(cat "$tmp/wrk2.out")
+    n2=$(awk '/requests in/ {print $1}' <<<"$out2")
+    rps2=$(awk '/Requests\/sec/ {print $2}' <<<"$out2")
+  fi
+  t1=$(( $(cpu_ticks "${fleet_pids[0]}") + $(cpu_ticks "${fleet_pids[1]}") ))
+  n=$(( $(awk '/requests in/ {print $1}' <<<"$out1") + n2 ))
+  rps=$(awk -v a="$(awk '/Requests\/sec/ {print $2}' <<<"$out1")" -v b="$rps2" 'BEGIN {print a + b}')
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out1" | to_us)
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out1" | to_us)
+  echo "$n" >> "$tmp/fleet.requests"
+  awk -v d=$((t1 - t0)) -v t="$TICK_US" -v n="$n" -v r="$rps" -v a="$p50" -v b="$p99" \
+    'BEGIN {print r, a, b, (n > 0 ? d * t / n : 0)}'
+}
+
 # ratio SIDE BASE CONNS: SIDE against the baseline BASE — per round (each round's two runs
 # follow each other), then the median of those ratios and their min–max; p50 and CPU per
 # request as differences of medians.
@@ -86,6 +133,12 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 run bare $BARE 16 "$bare_pid" >/dev/null; run bare_w $BARE_W 16 "$bare_w_pid" >/dev/null
 run gateway $GW 16 "$gw_pid" >/dev/null
 if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" 16 "$gw_b_pid" >/dev/null; fi
+if [ "${FLEET:-0}" = 1 ]; then
+  run_fleet 16 >/dev/null
+  : > "$tmp/fleet.requests"
+  redis_calls() { rcli info commandstats | awk -F'[=,:]' '/^cmdstat_/ {s += $3} END {print s + 0}'; }
+  calls_before=$(redis_calls)
+fi
 
 printf '%-8s %-6s %12s %10s %10s %10s\n' side conns req/s p50_us p99_us cpu_us
 for conns in ${CONNS:-1 16}; do
@@ -95,6 +148,7 @@ for conns in ${CONNS:-1 16}; do
     run bare_w $BARE_W "$conns" "$bare_w_pid" >> "$tmp/bare_w.$conns"
     run gateway $GW "$conns" "$gw_pid" >> "$tmp/gw.$conns"
     if [ -n "${GW_B:-}" ]; then run gateway_b "$GW2" "$conns" "$gw_b_pid" >> "$tmp/gw_b.$conns"; fi
+    if [ "${FLEET:-0}" = 1 ]; then run_fleet "$conns" >> "$tmp/fleet.$conns"; fi
   done
   for side in $sides; do
     f="$tmp/$side.$conns"
@@ -106,7 +160,14 @@ for conns in ${CONNS:-1 16}; do
     ratio "$side" bare "$conns"
     ratio "$side" bare_w "$conns"
   done
+  if [ "${FLEET:-0}" = 1 ]; then ratio fleet gw "$conns"; fi
 done
+if [ "${FLEET:-0}" = 1 ]; then
+  calls=$(( $(redis_calls) - calls_before ))
+  served=$(awk '{s += $1} END {print s + 0}' "$tmp/fleet.requests")
+  awk -v c="$calls" -v n="$served" 'BEGIN {printf "fleet: %d Redis commands for %d requests = %.5f per request (INFO commandstats; other clients of the same Redis count too)\n", c, n, (n > 0 ? c / n : 0)}'
+  rcli --scan --pattern "{bench-$$:}*" | xargs -r redis-cli -h "${redis_hostport%:*}" -p "${redis_hostport#*:}" del >/dev/null
+fi
 
 [ "${STREAM:-1}" = 0 ] && exit 0
 echo "streaming (time to first byte, sequential):"
