@@ -339,3 +339,46 @@ fn mapping_targets_are_plain_model_names() {
         assert!(!e.contains('\n'), "{entry}: {e}");
     }
 }
+
+#[test]
+fn fleet_section() {
+    assert_eq!(Config::parse(BASE).expect("valid").fleet, None);
+    let with = |body: &str| format!("{BASE}\n[fleet]\n{body}");
+    let c = Config::parse(&with(
+        "redis_url = \"redis://10.0.0.5:6379/2\"\nkey_prefix = \"pool-a:\"\nop_timeout = \"20ms\"",
+    ))
+    .expect("valid");
+    let fleet = c.fleet.expect("fleet mode");
+    assert_eq!(fleet.redis_url, "redis://10.0.0.5:6379/2");
+    assert_eq!(fleet.key_prefix, "pool-a:");
+    assert_eq!(fleet.op_timeout, Duration::from_millis(20));
+    let defaults = Config::parse(&with("redis_url = \"redis://h\""))
+        .expect("valid")
+        .fleet
+        .expect("fleet mode");
+    assert_eq!(defaults.key_prefix, "rota:");
+    assert_eq!(defaults.op_timeout, Duration::from_millis(50));
+    for (body, field) in [
+        ("", "fleet.redis_url: missing"),
+        ("redis_url = \"http://h\"", "fleet.redis_url:"),
+        (
+            "redis_url = \"redis://h\"\nkey_prefix = \"a b\"",
+            "fleet.key_prefix:",
+        ),
+        (
+            "redis_url = \"redis://h\"\nkey_prefix = \"\"",
+            "fleet.key_prefix:",
+        ),
+        (
+            "redis_url = \"redis://h\"\nop_timeout = \"0s\"",
+            "fleet.op_timeout:",
+        ),
+        (
+            "redis_url = \"redis://h\"\nreplicas = 2",
+            "fleet.replicas: unknown field",
+        ),
+    ] {
+        let e = err(&with(body));
+        assert!(e.starts_with(field), "{body:?}: {e}");
+    }
+}
