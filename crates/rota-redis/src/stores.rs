@@ -42,17 +42,7 @@ impl BindingStore for RedisBindingStore {
         let shared = self.shared.clone();
         let session = session.clone();
         StoreFuture::pending(async move {
-            let key = shared.keys.binding(session.as_str());
-            let email = shared
-                .run(|mut c| async move {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<String>>(&mut c)
-                        .await
-                })
-                .await
-                .ok()
-                .flatten();
+            let email = crate::sync::get(&shared, shared.keys.binding(session.as_str())).await;
             let id = email.and_then(|e| shared.account(&e));
             if let Some(id) = id {
                 shared.bindings.bind(&session, id, now);
@@ -165,17 +155,7 @@ impl ObjectStore for RedisObjectStore {
         let shared = self.shared.clone();
         let object = object.to_owned();
         StoreFuture::pending(async move {
-            let key = shared.keys.object(&object);
-            let value = shared
-                .run(|mut c| async move {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<String>>(&mut c)
-                        .await
-                })
-                .await
-                .ok()
-                .flatten();
+            let value = crate::sync::get(&shared, shared.keys.object(&object)).await;
             let owner = value.and_then(|v| {
                 let (email, session) = v.split_once('\n').unwrap_or((v.as_str(), ""));
                 Some(ObjectOwner {

@@ -31,19 +31,7 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceive
             }
             Job::Bind { session, email } => {
                 let key = shared.keys.binding(&session);
-                let ttl = millis(shared.config.binding_ttl);
-                let value = email.clone();
-                let wrote = shared
-                    .run(|mut c| async move {
-                        redis::cmd("SET")
-                            .arg(key)
-                            .arg(value)
-                            .arg("PX")
-                            .arg(ttl)
-                            .query_async::<()>(&mut c)
-                            .await
-                    })
-                    .await;
+                let wrote = set_px(&shared, key, email.clone(), shared.config.binding_ttl).await;
                 if wrote.is_ok() {
                     push(&shared, Msg::Bound { session, email }).await;
                 }
@@ -66,21 +54,40 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceive
             }
             Job::Learn { object, value } => {
                 let key = shared.keys.object(&object);
-                let ttl = millis(shared.config.object_ttl);
-                let _ = shared
-                    .run(|mut c| async move {
-                        redis::cmd("SET")
-                            .arg(key)
-                            .arg(value)
-                            .arg("PX")
-                            .arg(ttl)
-                            .query_async::<()>(&mut c)
-                            .await
-                    })
-                    .await;
+                let _ = set_px(&shared, key, value, shared.config.object_ttl).await;
             }
         }
     }
+}
+
+/// `SET key value PX ttl`.
+async fn set_px(
+    shared: &Arc<Shared>,
+    key: String,
+    value: String,
+    ttl: Duration,
+) -> Result<(), OpError> {
+    let ttl = millis(ttl);
+    shared
+        .run(|mut c| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+}
+
+/// `GET key`; `None` when absent or when Redis did not answer.
+pub(crate) async fn get(shared: &Arc<Shared>, key: String) -> Option<String> {
+    shared
+        .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+        .await
+        .ok()
+        .flatten()
 }
 
 fn is_admin(event: &FleetEvent) -> bool {
@@ -332,10 +339,7 @@ pub(crate) async fn load_snapshot(shared: &Arc<Shared>, pool: &Pool) -> Result<(
             email.to_owned(),
             scope.strip_prefix("m:").map(str::to_owned),
         );
-        let k = key.clone();
-        let value: Option<String> = shared
-            .run(|mut c| async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
-            .await?;
+        let value = get(shared, key.clone()).await;
         let Some((until, reason)) = value.as_deref().and_then(|v| v.split_once(' ')) else {
             continue;
         };
