@@ -224,11 +224,13 @@ fn mark<B, C: Classify>(
     let deadline = record(pool, selected, outcome, Some(res.status().as_u16()));
     if res.status() == StatusCode::TOO_MANY_REQUESTS {
         // Every 429 that leaves rota says when to come back (SPEC §6): the upstream's own
-        // header, else the delay it gave in its body, else the cooldown it now has.
-        let wait = said
-            .failure()
+        // header, else the delay it gave in its body, else the cooldown it now has, else (an
+        // answer that marked nothing) the cooldown its reason would have set.
+        let failure = said.failure();
+        let wait = failure
             .and_then(|f| f.explicit_delay)
-            .or_else(|| deadline.map(|d| d.until.saturating_duration_since(pool.now())));
+            .or_else(|| deadline.map(|d| d.until.saturating_duration_since(pool.now())))
+            .or_else(|| failure.map(|f| pool.scheduler().cooldown_config().duration_for(f, 1)));
         if let Some(wait) = wait {
             set_retry_after(res.headers_mut(), wait, attempt.retry_after_ms);
         }

@@ -246,6 +246,24 @@ async fn a_4xx_to_a_request_that_is_not_a_turn_benches_nobody() {
             "{method} {path}: {a}"
         );
     }
+    // A 429 without any delay to a request that is not a turn still says when to come back.
+    env.sim
+        .script_next("ka", 1, Behavior::RateLimit(RateLimit::new()));
+    let res = env
+        .send(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            &anthropic,
+            MESSAGES,
+        )
+        .await;
+    assert_eq!(res.status, 429);
+    assert!(res.header("retry-after").parse::<u64>().unwrap_or(0) >= 1);
+    assert!(res.headers.contains_key("retry-after-ms"));
+    assert_eq!(
+        env.account_json("a@x").await["cooldowns"],
+        serde_json::json!([])
+    );
     // The same 401 on a conversation turn does bench the account.
     env.sim.script_next("ka", 1, Behavior::Status(401));
     assert_eq!(env.chat("A real turn of a conversation").await.status, 200);
