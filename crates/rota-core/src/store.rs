@@ -125,9 +125,30 @@ struct Entry<V> {
 
 type Shard<V> = Mutex<LruCache<u128, Entry<V>>>;
 
+impl<V> fmt::Debug for TtlLru<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtlLru")
+            .field("shards", &self.shards.len())
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The in-memory stores' table: a sharded LRU of 128-bit keys with an idle TTL. An entry
 /// idle for `ttl` is gone (it is dropped when next looked at, or evicted by newer ones).
-pub(crate) struct TtlLru<V> {
+/// Public for stores built on it elsewhere (a networked store's local cache).
+///
+/// ```
+/// use rota_core::store::TtlLru;
+/// use std::time::{Duration, Instant};
+///
+/// let t: TtlLru<u32> = TtlLru::new(1000, Duration::from_secs(60));
+/// let (key, now) = (TtlLru::<u32>::key("sid-1"), Instant::now());
+/// assert_eq!(t.put_if_absent(key, 7, now), 7);
+/// assert_eq!(t.put_if_absent(key, 8, now), 7);
+/// assert_eq!(t.get(key, now + Duration::from_secs(61)), None);
+/// ```
+pub struct TtlLru<V> {
     shards: Box<[Shard<V>]>,
     ttl: Duration,
 }
@@ -135,7 +156,7 @@ pub(crate) struct TtlLru<V> {
 impl<V: Clone> TtlLru<V> {
     /// At most `capacity` entries (split evenly over the shards), each forgotten after `ttl`
     /// without use.
-    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
         let per_shard =
             NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         let shards = (0..SHARDS)
@@ -146,7 +167,7 @@ impl<V: Clone> TtlLru<V> {
 
     /// The key of a string: its 128-bit xxh3 hash, so an entry costs the same whatever the
     /// string's length.
-    pub(crate) fn key(s: &str) -> u128 {
+    pub fn key(s: &str) -> u128 {
         xxhash_rust::xxh3::xxh3_128(s.as_bytes())
     }
 
@@ -159,7 +180,7 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// The live value under `key` (its idle time starts again).
-    pub(crate) fn get(&self, key: u128, now: Instant) -> Option<V> {
+    pub fn get(&self, key: u128, now: Instant) -> Option<V> {
         let mut shard = self.shard(key).lock();
         let entry = shard.get_mut(&key)?;
         if !self.live(entry, now) {
@@ -171,7 +192,7 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// Puts `value` under `key` unless a live value is there; returns the value there after.
-    pub(crate) fn put_if_absent(&self, key: u128, value: V, now: Instant) -> V {
+    pub fn put_if_absent(&self, key: u128, value: V, now: Instant) -> V {
         let mut shard = self.shard(key).lock();
         if let Some(entry) = shard.get_mut(&key)
             && self.live(entry, now)
@@ -190,7 +211,7 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// Puts `value` under `key`, replacing any.
-    pub(crate) fn put(&self, key: u128, value: V, now: Instant) {
+    pub fn put(&self, key: u128, value: V, now: Instant) {
         let entry = Entry {
             value,
             last_used: now,
@@ -199,7 +220,7 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// Removes the entry under `key` if `matches` its value; returns whether it did.
-    pub(crate) fn remove_if(&self, key: u128, matches: impl FnOnce(&V) -> bool) -> bool {
+    pub fn remove_if(&self, key: u128, matches: impl FnOnce(&V) -> bool) -> bool {
         let mut shard = self.shard(key).lock();
         let hit = shard.peek(&key).is_some_and(|e| matches(&e.value));
         if hit {
@@ -209,7 +230,7 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// Removes every entry; returns how many there were.
-    pub(crate) fn clear(&self) -> usize {
+    pub fn clear(&self) -> usize {
         let mut n = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
@@ -220,11 +241,17 @@ impl<V: Clone> TtlLru<V> {
     }
 
     /// How many entries are held (expired ones not yet dropped included).
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
 
-    pub(crate) fn ttl(&self) -> Duration {
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.lock().is_empty())
+    }
+
+    /// The idle TTL.
+    pub fn ttl(&self) -> Duration {
         self.ttl
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use rota::pool::WeakPool;
-use rota_core::{AccountId, FleetEvent, MemoryBindingStore, MemoryObjectStore};
+use std::time::Instant;
+
+use rota_core::store::TtlLru;
+use rota_core::{AccountId, FleetEvent, MemoryObjectStore};
 use tokio::sync::mpsc;
 
 use crate::FleetConfig;
@@ -40,6 +43,13 @@ impl std::fmt::Display for OpError {
 
 impl std::error::Error for OpError {}
 
+/// A cached binding: the account, and when the Redis copy's idle TTL was last renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cached {
+    pub(crate) account: AccountId,
+    pub(crate) renewed: Instant,
+}
+
 /// What the writer task does, in order, after the answer that caused it has left.
 #[derive(Debug)]
 pub(crate) enum Job {
@@ -47,6 +57,8 @@ pub(crate) enum Job {
     Event(FleetEvent),
     /// A session was (re)bound: write it, push it (the others' caches follow).
     Bind { session: String, email: String },
+    /// A cached binding is in use: renew its idle TTL in Redis.
+    Touch { session: String },
     /// A session's binding to a failed account was dropped: compare-and-delete, push it.
     Unbind { session: String, email: String },
     /// An object's owner (`email\nsession`) was learned: write it.
@@ -71,7 +83,7 @@ pub(crate) struct Shared {
     by_email: HashMap<String, AccountId>,
     emails: Vec<String>,
     /// The local binding cache: hits cost no round trip.
-    pub(crate) bindings: MemoryBindingStore,
+    pub(crate) bindings: TtlLru<Cached>,
     /// The local object-owner cache.
     pub(crate) objects: MemoryObjectStore,
     pub(crate) pool: OnceLock<WeakPool>,
@@ -112,7 +124,7 @@ impl Shared {
             client,
             conn: Mutex::new(None),
             keys: Keys::new(&config.key_prefix),
-            bindings: MemoryBindingStore::new(config.cache_capacity, config.binding_ttl),
+            bindings: TtlLru::new(config.cache_capacity, config.binding_ttl),
             objects: MemoryObjectStore::new(config.cache_capacity, config.object_ttl),
             config,
             id,
@@ -134,6 +146,44 @@ impl Shared {
 
     pub(crate) fn email(&self, id: AccountId) -> Option<&str> {
         self.emails.get(id.index()).map(String::as_str)
+    }
+
+    /// Caches `session` → `account`, its Redis copy renewed `now`.
+    pub(crate) fn cache(&self, session: &str, account: AccountId, now: Instant) {
+        let cached = Cached {
+            account,
+            renewed: now,
+        };
+        self.bindings
+            .put(TtlLru::<Cached>::key(session), cached, now);
+    }
+
+    /// The cached account of `session`; a use a quarter of the TTL after the last renewal
+    /// renews the Redis copy too, so a conversation that stays on one replica keeps its
+    /// binding for the others.
+    pub(crate) fn cached(&self, session: &str, now: Instant) -> Option<AccountId> {
+        let key = TtlLru::<Cached>::key(session);
+        let cached = self.bindings.get(key, now)?;
+        if now.saturating_duration_since(cached.renewed) >= self.config.binding_ttl / 4 {
+            self.bindings.put(
+                key,
+                Cached {
+                    renewed: now,
+                    ..cached
+                },
+                now,
+            );
+            self.queue(Job::Touch {
+                session: session.to_owned(),
+            });
+        }
+        Some(cached.account)
+    }
+
+    /// Drops the cached binding of `session` if it names `account`.
+    pub(crate) fn uncache(&self, session: &str, account: AccountId) -> bool {
+        self.bindings
+            .remove_if(TtlLru::<Cached>::key(session), |c| c.account == account)
     }
 
     pub(crate) fn is_up(&self) -> bool {

@@ -14,7 +14,9 @@ use rota_core::store::{StoreError, StoreFuture};
 use rota_core::{AccountId, BindingStore, ObjectOwner, ObjectStore, SessionId};
 
 use crate::scripts::BIND_IF_ABSENT;
-use crate::shared::{Job, Shared, millis};
+use rota_core::store::TtlLru;
+
+use crate::shared::{Cached, Job, Shared, millis};
 use crate::wire::Msg;
 
 /// Session → account bindings shared by every replica (SPEC §8).
@@ -33,7 +35,7 @@ fn ready<T: Unpin>(fut: StoreFuture<T>) -> Option<T> {
 
 impl BindingStore for RedisBindingStore {
     fn get(&self, session: &SessionId, now: Instant) -> StoreFuture<Option<AccountId>> {
-        if let Some(Some(id)) = ready(self.shared.bindings.get(session, now)) {
+        if let Some(id) = self.shared.cached(session.as_str(), now) {
             return StoreFuture::ready(Some(id));
         }
         if !self.shared.is_up() {
@@ -45,7 +47,7 @@ impl BindingStore for RedisBindingStore {
             let email = crate::sync::get(&shared, shared.keys.binding(session.as_str())).await;
             let id = email.and_then(|e| shared.account(&e));
             if let Some(id) = id {
-                shared.bindings.bind(&session, id, now);
+                shared.cache(session.as_str(), id, now);
             }
             Ok(id)
         })
@@ -57,8 +59,7 @@ impl BindingStore for RedisBindingStore {
         account: AccountId,
         now: Instant,
     ) -> StoreFuture<AccountId> {
-        let local =
-            || ready(self.shared.bindings.bind_if_absent(session, account, now)).unwrap_or(account);
+        let local = || local_bind_if_absent(&self.shared, session.as_str(), account, now);
         let Some(email) = self.shared.email(account).map(str::to_owned) else {
             return StoreFuture::ready(local());
         };
@@ -85,19 +86,17 @@ impl BindingStore for RedisBindingStore {
                 .and_then(|e| shared.account(&e));
             let id = match winner {
                 Some(winner) => {
-                    shared.bindings.bind(&session, winner, now);
+                    shared.cache(session.as_str(), winner, now);
                     winner
                 }
-                None => {
-                    ready(shared.bindings.bind_if_absent(&session, account, now)).unwrap_or(account)
-                }
+                None => local_bind_if_absent(&shared, session.as_str(), account, now),
             };
             Ok(id)
         })
     }
 
     fn bind(&self, session: &SessionId, account: AccountId, now: Instant) -> StoreFuture<()> {
-        self.shared.bindings.bind(session, account, now);
+        self.shared.cache(session.as_str(), account, now);
         if let Some(email) = self.shared.email(account) {
             self.shared.queue(Job::Bind {
                 session: session.as_str().to_owned(),
@@ -108,7 +107,7 @@ impl BindingStore for RedisBindingStore {
     }
 
     fn unbind_if(&self, session: &SessionId, account: AccountId) -> StoreFuture<bool> {
-        let unbound = ready(self.shared.bindings.unbind_if(session, account)).unwrap_or(false);
+        let unbound = self.shared.uncache(session.as_str(), account);
         if let Some(email) = self.shared.email(account) {
             self.shared.queue(Job::Unbind {
                 session: session.as_str().to_owned(),
@@ -119,7 +118,7 @@ impl BindingStore for RedisBindingStore {
     }
 
     fn clear(&self) -> StoreFuture<usize> {
-        let local = ready(self.shared.bindings.clear()).unwrap_or(0);
+        let local = self.shared.bindings.clear();
         if !self.shared.is_up() {
             return StoreFuture::ready(local);
         }
@@ -134,8 +133,23 @@ impl BindingStore for RedisBindingStore {
     }
 
     fn count(&self) -> StoreFuture<usize> {
-        self.shared.bindings.count()
+        StoreFuture::ready(self.shared.bindings.len())
     }
+}
+
+/// Bind-if-absent in the local cache alone (the store is down or did not answer).
+fn local_bind_if_absent(
+    shared: &Shared,
+    session: &str,
+    account: AccountId,
+    now: Instant,
+) -> AccountId {
+    let fresh = Cached {
+        account,
+        renewed: now,
+    };
+    let key = TtlLru::<Cached>::key(session);
+    shared.bindings.put_if_absent(key, fresh, now).account
 }
 
 /// Object → owner, shared by every replica (SPEC §3a, §8).

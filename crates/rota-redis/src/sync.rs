@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rota::Pool;
-use rota_core::{BindingStore, FleetEvent, Settings};
+use rota_core::{FleetEvent, Settings};
 use tokio::sync::mpsc;
 
 use crate::scripts::{MARK, UNBIND_IF};
@@ -51,6 +51,21 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceive
                 if done.is_ok() {
                     push(&shared, Msg::Unbound { session, email }).await;
                 }
+            }
+            Job::Touch { session } => {
+                let (key, ttl) = (
+                    shared.keys.binding(&session),
+                    millis(shared.config.binding_ttl),
+                );
+                let _ = shared
+                    .run(|mut c| async move {
+                        redis::cmd("PEXPIRE")
+                            .arg(key)
+                            .arg(ttl)
+                            .query_async::<i64>(&mut c)
+                            .await
+                    })
+                    .await;
             }
             Job::Learn { object, value } => {
                 let key = shared.keys.object(&object);
@@ -343,12 +358,17 @@ pub(crate) async fn load_snapshot(shared: &Arc<Shared>, pool: &Pool) -> Result<(
         let Some((until, reason)) = value.as_deref().and_then(|v| v.split_once(' ')) else {
             continue;
         };
+        // The account's consecutive count rides along (the ladders continue where they were).
+        let consecutive = get(shared, keys.count(&email))
+            .await
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let msg = Msg::Mark {
             email,
             model,
             reason: reason.to_owned(),
             until_ms: until.parse().unwrap_or(0),
-            consecutive: 0,
+            consecutive,
         };
         events.extend(msg.event());
     }
@@ -428,23 +448,17 @@ fn receive(shared: &Shared, pool: &Pool, text: &str) {
     match &envelope.msg {
         Msg::Bound { session, email } => {
             if let Some(id) = shared.account(email) {
-                drop(
-                    shared
-                        .bindings
-                        .bind(&rota_core::SessionId(session.as_str().into()), id, now),
-                );
+                shared.cache(session, id, now);
             }
         }
         Msg::Unbound { session, email } => {
             if let Some(id) = shared.account(email) {
-                drop(
-                    shared
-                        .bindings
-                        .unbind_if(&rota_core::SessionId(session.as_str().into()), id),
-                );
+                shared.uncache(session, id);
             }
         }
-        Msg::BindingsCleared => drop(shared.bindings.clear()),
+        Msg::BindingsCleared => {
+            shared.bindings.clear();
+        }
         msg => {
             if let Some(event) = msg.event()
                 && let Err(e) = pool.apply(&event)

@@ -153,3 +153,46 @@ async fn a_cooldown_never_shortens_and_expires_at_its_deadline() {
     );
     assert_eq!(replicas[0].0.status().errors, 0);
 }
+
+#[tokio::test]
+async fn a_cached_binding_in_use_keeps_its_redis_copy_alive() {
+    let prefix = format!("t-touch-{}:", std::process::id());
+    let mut config = FleetConfig::new("redis://127.0.0.1:6379/0");
+    config.key_prefix = prefix.clone();
+    config.binding_ttl = Duration::from_secs(400);
+    let fleet = RedisFleet::connect(config, &accounts()).await.unwrap();
+    let store = fleet.binding_store();
+    let s = SessionId("sid-t".into());
+    let t0 = Instant::now();
+    rota::core::BindingStore::bind_if_absent(&store, &s, rota::core::AccountId(0), t0)
+        .await
+        .unwrap();
+    let mut con = redis().await;
+    let key = format!("{{{prefix}}}b:sid-t");
+    let _: i64 = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(5_000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    // Used from the cache a little later: no renewal yet.
+    let hit = rota::core::BindingStore::get(&store, &s, t0 + Duration::from_secs(10));
+    assert_eq!(hit.await.unwrap(), Some(rota::core::AccountId(0)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(ttl <= 5_000, "{ttl}");
+    // A quarter of the TTL after the last renewal, a cached use renews the Redis copy.
+    let hit = rota::core::BindingStore::get(&store, &s, t0 + Duration::from_secs(101));
+    assert_eq!(hit.await.unwrap(), Some(rota::core::AccountId(0)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(ttl > 390_000, "renewed: {ttl}");
+}
