@@ -1,5 +1,5 @@
 //! [`MarkBody`]: a response body that is either the upstream's, untouched (maybe read for
-//! object ids as it passes), or the bytes [`RateLimitMarkLayer`](crate::RateLimitMarkLayer)
+//! object ids and token usage as it passes), or the bytes [`RateLimitMarkLayer`](crate::RateLimitMarkLayer)
 //! read to classify an error answer.
 
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::objects::Learner;
+use crate::observe::Observer;
 
 pin_project! {
     /// The response body after [`RateLimitMarkLayer`](crate::RateLimitMarkLayer).
@@ -26,12 +26,12 @@ pin_project! {
         Buffered {
             bytes: Option<Bytes>,
         },
-        /// The upstream body, streamed through untouched while its first frames are read for
-        /// the ids of the objects it created ([`Learner`]).
-        Learning {
+        /// The upstream body, streamed through untouched while its frames are read for the
+        /// ids of the objects it created and its token usage ([`Observer`]).
+        Observed {
             #[pin]
             body: B,
-            learner: Box<Learner>,
+            observer: Box<Observer>,
         },
     }
 }
@@ -47,11 +47,11 @@ impl<B> MarkBody<B> {
         Self::Buffered { bytes: Some(bytes) }
     }
 
-    /// Wraps an upstream body whose frames `learner` reads as they pass.
-    pub fn learning(body: B, learner: Learner) -> Self {
-        Self::Learning {
+    /// Wraps an upstream body whose frames `observer` reads as they pass.
+    pub fn observed(body: B, observer: Observer) -> Self {
+        Self::Observed {
             body,
-            learner: Box::new(learner),
+            observer: Box::new(observer),
         }
     }
 }
@@ -69,12 +69,12 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
             MarkBodyProj::Stream { body } => body.poll_frame(cx),
-            MarkBodyProj::Learning { body, learner } => {
+            MarkBodyProj::Observed { body, observer } => {
                 let frame = body.poll_frame(cx);
                 if let Poll::Ready(Some(Ok(frame))) = &frame
                     && let Some(data) = frame.data_ref()
                 {
-                    learner.feed(data);
+                    observer.feed(data);
                 }
                 frame
             }
@@ -89,14 +89,14 @@ where
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Stream { body } | Self::Learning { body, .. } => body.is_end_stream(),
+            Self::Stream { body } | Self::Observed { body, .. } => body.is_end_stream(),
             Self::Buffered { bytes } => bytes.as_ref().is_none_or(Bytes::is_empty),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Stream { body } | Self::Learning { body, .. } => body.size_hint(),
+            Self::Stream { body } | Self::Observed { body, .. } => body.size_hint(),
             Self::Buffered { bytes } => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }

@@ -75,6 +75,7 @@ mod fleet;
 pub mod headers;
 pub mod mark;
 pub mod objects;
+pub mod observe;
 pub mod pool;
 pub mod retry;
 pub mod select;
@@ -82,6 +83,7 @@ pub mod session;
 mod telemetry;
 #[cfg(test)]
 mod test_support;
+pub mod usage;
 
 /// The README's examples, run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -35,7 +35,6 @@ pub fn creates_objects(method: &http::Method, path: &str) -> bool {
 /// Reads an answer's frames for the ids of the objects it created, and records their owner.
 #[derive(Debug)]
 pub struct Learner {
-    pool: Pool,
     owner: ObjectOwner,
     carry: Vec<u8>,
     scanned: usize,
@@ -44,9 +43,8 @@ pub struct Learner {
 
 impl Learner {
     /// A learner for an answer `account` gave to a request of `session`.
-    pub fn new(pool: Pool, account: AccountId, session: Option<SessionId>) -> Self {
+    pub fn new(account: AccountId, session: Option<SessionId>) -> Self {
         Self {
-            pool,
             owner: ObjectOwner { account, session },
             carry: Vec::new(),
             scanned: 0,
@@ -59,8 +57,8 @@ impl Learner {
         self.scanned >= SCAN_LIMIT || self.learned.len() >= MAX_IDS
     }
 
-    /// Reads one frame of the answer.
-    pub fn feed(&mut self, frame: &[u8]) {
+    /// Reads one frame of the answer; learns into `pool`'s object store.
+    pub fn feed(&mut self, pool: &Pool, frame: &[u8]) {
         if self.done() {
             return;
         }
@@ -69,23 +67,20 @@ impl Learner {
             // An id split across the frames is whole here (one found twice is learned once).
             let mut joint = std::mem::take(&mut self.carry);
             joint.extend_from_slice(&frame[..frame.len().min(CARRY)]);
-            self.scan(&joint);
+            self.scan(pool, &joint);
         }
-        self.scan(frame);
+        self.scan(pool, frame);
         self.scanned += frame.len();
         self.carry = frame[frame.len().saturating_sub(CARRY)..].to_vec();
     }
 
-    fn scan(&mut self, bytes: &[u8]) {
+    fn scan(&mut self, pool: &Pool, bytes: &[u8]) {
         for at in memmem::find_iter(bytes, b"\"id\"") {
             if let Some(id) = id_value(&bytes[at + 4..])
                 && is_owned_id(id)
                 && !self.learned.iter().any(|l| **l == *id)
             {
-                let fut = self
-                    .pool
-                    .objects()
-                    .learn(id, self.owner.clone(), self.pool.now());
+                let fut = pool.objects().learn(id, self.owner.clone(), pool.now());
                 crate::pool::detach(fut, "object store write failed");
                 self.learned.push(id.into());
                 if self.learned.len() >= MAX_IDS {
@@ -127,14 +122,14 @@ mod tests {
     #[tokio::test]
     async fn ids_are_learned_from_plain_and_split_frames() {
         let pool = pool();
-        let mut l = Learner::new(pool.clone(), AccountId(1), None);
+        let mut l = Learner::new(AccountId(1), None);
         let stream = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_abc123\",\"object\":\"response\",\"output\":[{\"id\":\"msg_1\"}],\"conversation\":{\"id\": \"conv_9\"}}}\n\n";
         // every split point
         for cut in 0..stream.len() {
             let pool = self::pool();
-            let mut l = Learner::new(pool.clone(), AccountId(1), None);
-            l.feed(&stream.as_bytes()[..cut]);
-            l.feed(&stream.as_bytes()[cut..]);
+            let mut l = Learner::new(AccountId(1), None);
+            l.feed(&pool, &stream.as_bytes()[..cut]);
+            l.feed(&pool, &stream.as_bytes()[cut..]);
             assert_eq!(
                 owner_of(&pool, "resp_abc123"),
                 Some(AccountId(1)),
@@ -143,7 +138,10 @@ mod tests {
             assert_eq!(owner_of(&pool, "conv_9"), Some(AccountId(1)), "cut {cut}");
             assert_eq!(owner_of(&pool, "msg_1"), None);
         }
-        l.feed(b"{\n  \"id\" :  \"resp_pretty\",\n  \"object\": \"response\"}");
+        l.feed(
+            &pool,
+            b"{\n  \"id\" :  \"resp_pretty\",\n  \"object\": \"response\"}",
+        );
         assert_eq!(owner_of(&pool, "resp_pretty"), Some(AccountId(1)));
     }
 
@@ -166,10 +164,10 @@ mod tests {
             }
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
             cuts.sort_unstable();
-            let mut l = Learner::new(pool.clone(), AccountId(1), None);
+            let mut l = Learner::new(AccountId(1), None);
             let mut at = 0;
             for cut in cuts.into_iter().chain([body.len()]) {
-                l.feed(&body[at..cut]);
+                l.feed(&pool, &body[at..cut]);
                 at = cut;
             }
             if with_id {
@@ -181,9 +179,9 @@ mod tests {
     #[tokio::test]
     async fn nothing_past_the_scan_limit_and_no_partial_ids() {
         let pool = pool();
-        let mut l = Learner::new(pool.clone(), AccountId(0), None);
-        l.feed(&vec![b' '; SCAN_LIMIT]);
-        l.feed(b"{\"id\":\"resp_late\"}");
+        let mut l = Learner::new(AccountId(0), None);
+        l.feed(&pool, &vec![b' '; SCAN_LIMIT]);
+        l.feed(&pool, b"{\"id\":\"resp_late\"}");
         assert!(l.done());
         assert_eq!(owner_of(&pool, "resp_late"), None);
         for partial in [
@@ -192,8 +190,8 @@ mod tests {
             b"{\"id\"",
             b"\"id\":\"resp_\\u0041\"",
         ] {
-            let mut l = Learner::new(pool.clone(), AccountId(0), None);
-            l.feed(partial);
+            let mut l = Learner::new(AccountId(0), None);
+            l.feed(&pool, partial);
             assert!(
                 l.learned.is_empty(),
                 "{:?}",

@@ -277,6 +277,12 @@ impl Pool {
         self.inner.store.clear()
     }
 
+    /// The token totals of an account's answers (SPEC §9): prompt tokens, the cached part,
+    /// cache writes and output, as read from the upstream's usage fields.
+    pub fn tokens(&self, id: AccountId) -> crate::usage::Usage {
+        self.inner.counters.token_totals(id.index())
+    }
+
     /// A snapshot of every account, for admin views.
     pub fn snapshot(&self) -> Vec<AccountView> {
         self.inner.scheduler.snapshot(self.now())

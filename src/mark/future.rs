@@ -13,7 +13,7 @@ use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use rota_core::cooldown::Deadline;
-use rota_core::{AccountId, Outcome, SessionId};
+use rota_core::{AccountId, Outcome, Protocol, SessionId};
 use tokio::time::Sleep;
 
 use super::{Classify, MAX_ERROR_BODY};
@@ -22,7 +22,7 @@ use crate::body::MarkBody;
 use crate::error::BoxError;
 use crate::ext::{Classified, SelectedAccount};
 use crate::headers::set_retry_after;
-use crate::objects::Learner;
+use crate::observe::Observer;
 
 /// What the layer knows about the attempt it classifies.
 #[derive(Debug)]
@@ -39,6 +39,8 @@ pub(super) struct Attempt {
     /// The request creates objects: a success is read for their ids, learned with this
     /// session.
     pub(super) learn: Option<Option<SessionId>>,
+    /// A conversation turn: a success is read for its token usage under this protocol.
+    pub(super) usage: Option<Protocol>,
 }
 
 pin_project! {
@@ -144,14 +146,19 @@ where
                     if !this.classifier.needs_body(res.status()) {
                         let mut res = res;
                         let outcome = mark(this.pool, this.classifier, this.attempt, &mut res, &[]);
-                        let learner = match (this.attempt.learn.take(), &this.attempt.selected) {
-                            (Some(session), Some(selected)) if outcome.is_success() => {
-                                Some(Learner::new(this.pool.clone(), selected.id, session))
-                            }
+                        let attempt = &mut *this.attempt;
+                        let observer = match &attempt.selected {
+                            Some(selected) if outcome.is_success() => Observer::new(
+                                this.pool,
+                                selected.id,
+                                selected.decision,
+                                attempt.learn.take(),
+                                attempt.usage,
+                            ),
                             _ => None,
                         };
-                        return Poll::Ready(Ok(match learner {
-                            Some(learner) => res.map(|body| MarkBody::learning(body, learner)),
+                        return Poll::Ready(Ok(match observer {
+                            Some(observer) => res.map(|body| MarkBody::observed(body, observer)),
                             None => res.map(MarkBody::stream),
                         }));
                     }

@@ -12,8 +12,9 @@
 //! A request that is not a conversation turn ([`RequestFacts::auxiliary`]: token counts,
 //! model lists, embeddings, stored objects) never marks its account with a 4xx: such an answer
 //! is [`Outcome::Neutral`]. Every 429 leaves with `Retry-After` (and `retry-after-ms` outside
-//! Gemini routes). A successful answer to a request that creates objects is read as it passes
-//! for their ids, which are learned as owned by its account ([`crate::objects`]).
+//! Gemini routes). A successful answer is read as it passes ([`crate::observe`]): a turn's
+//! for its token usage ([`crate::usage`]), one to a request that creates objects for their
+//! ids, which are learned as owned by its account ([`crate::objects`]).
 //!
 //! This layer decides what an answer means, once. Attribution (SPEC §5) happens here too: a
 //! server error without an explicit delay from a second account for the same request (its
@@ -242,12 +243,14 @@ where
             .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
         let learn = crate::objects::creates_objects(req.method(), req.uri().path())
             .then(|| ext.get::<SessionId>().cloned());
+        let auxiliary = facts.is_some_and(|f| f.auxiliary);
         let attempt = future::Attempt {
             selected,
             prior,
-            auxiliary: facts.is_some_and(|f| f.auxiliary),
+            auxiliary,
             retry_after_ms: protocol != Protocol::Gemini,
             learn,
+            usage: (!auxiliary).then_some(protocol),
         };
         let fut = self.inner.call(req);
         ResponseFuture::new(

@@ -77,6 +77,9 @@ pub fn account_json(pool: &Pool, a: &AccountView) -> Value {
         .specs()
         .get(a.id.index())
         .is_some_and(|s| matches!(s.credential, Credential::OAuth { .. }));
+    let tokens = pool.tokens(a.id);
+    // The share of prompt tokens the provider's cache served (null before any usage).
+    let hit_ratio = (tokens.input > 0).then(|| tokens.cached as f64 / tokens.input as f64);
     json!({
         "email": a.email,
         "tier": a.tier.as_str(),
@@ -91,6 +94,13 @@ pub fn account_json(pool: &Pool, a: &AccountView) -> Value {
         "failures": a.failures,
         "consecutive_failures": a.consecutive_failures,
         "oauth": oauth,
+        "tokens": {
+            "input": tokens.input,
+            "cached": tokens.cached,
+            "cache_write": tokens.cache_write,
+            "output": tokens.output,
+        },
+        "cache_hit_ratio": hit_ratio,
     })
 }
 

@@ -18,4 +18,5 @@ mod paths;
 mod persistence;
 mod routing;
 mod shutdown;
+mod usage;
 mod workers;

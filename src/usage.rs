@@ -1,0 +1,354 @@
+//! Token usage read from answers as they pass (SPEC §9): how much of each prompt the
+//! provider served from its prompt cache.
+//!
+//! [`UsageReader`] reads a successful answer's frames as they go by — never holding or
+//! delaying one — for the usage objects each protocol writes: `"usage"` (OpenAI chat and
+//! Responses, Anthropic; in streams the chat's last chunk, Responses' `response.completed`,
+//! Anthropic's `message_start` and `message_delta`) and `"usageMetadata"` (Gemini, every
+//! chunk, cumulative). Several objects in one answer are merged field by field, keeping the
+//! largest count. An answer without usage yields nothing: rota never guesses.
+//!
+//! [`Usage::input`] is the whole prompt, cached part included, under every protocol (Anthropic
+//! reports its uncached input apart from cache reads and writes; they are added up here), so
+//! `cached / input` is the share of the prompt the cache served.
+
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+use rota_core::Protocol;
+use serde::Deserialize;
+
+/// A usage object split across frames is kept for at most this many bytes.
+const MAX_CARRY: usize = 16 * 1024;
+
+/// Token counts of one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input: u64,
+    /// Prompt tokens served from the provider's prompt cache.
+    pub cached: u64,
+    /// Prompt tokens written to the cache (Anthropic's `cache_creation_input_tokens`).
+    pub cache_write: u64,
+    /// Generated tokens.
+    pub output: u64,
+}
+
+/// The fields of every protocol's usage object that rota reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Raw {
+    // Anthropic, OpenAI Responses
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: u64,
+    cache_creation_input_tokens: u64,
+    input_tokens_details: Details,
+    // OpenAI chat, legacy completions
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    prompt_tokens_details: Details,
+    // Gemini
+    #[serde(rename = "promptTokenCount")]
+    prompt_token_count: u64,
+    #[serde(rename = "cachedContentTokenCount")]
+    cached_content_token_count: u64,
+    #[serde(rename = "candidatesTokenCount")]
+    candidates_token_count: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Details {
+    cached_tokens: u64,
+}
+
+impl Raw {
+    fn usage(&self, protocol: Protocol) -> Usage {
+        match protocol {
+            Protocol::Anthropic => Usage {
+                input: self.input_tokens
+                    + self.cache_read_input_tokens
+                    + self.cache_creation_input_tokens,
+                cached: self.cache_read_input_tokens,
+                cache_write: self.cache_creation_input_tokens,
+                output: self.output_tokens,
+            },
+            Protocol::Gemini => Usage {
+                input: self.prompt_token_count,
+                cached: self.cached_content_token_count,
+                cache_write: 0,
+                output: self.candidates_token_count,
+            },
+            Protocol::OpenAiResponses => Usage {
+                input: self.input_tokens,
+                cached: self.input_tokens_details.cached_tokens,
+                cache_write: 0,
+                output: self.output_tokens,
+            },
+            Protocol::OpenAiChat | Protocol::Other => Usage {
+                input: self.prompt_tokens,
+                cached: self.prompt_tokens_details.cached_tokens,
+                cache_write: 0,
+                output: self.completion_tokens,
+            },
+        }
+    }
+}
+
+impl Usage {
+    fn merge(&mut self, other: Usage) {
+        self.input = self.input.max(other.input);
+        self.cached = self.cached.max(other.cached);
+        self.cache_write = self.cache_write.max(other.cache_write);
+        self.output = self.output.max(other.output);
+    }
+}
+
+/// Reads one answer's frames for its usage.
+#[derive(Debug)]
+pub struct UsageReader {
+    protocol: Protocol,
+    seen: Option<Usage>,
+    /// The start of a usage object the last frame cut off.
+    carry: Vec<u8>,
+}
+
+impl UsageReader {
+    /// A reader for an answer of `protocol`.
+    pub fn new(protocol: Protocol) -> Self {
+        Self {
+            protocol,
+            seen: None,
+            carry: Vec::new(),
+        }
+    }
+
+    /// The usage read so far (`None`: the answer carried none).
+    pub fn usage(&self) -> Option<Usage> {
+        self.seen
+    }
+
+    /// Reads one frame of the answer.
+    ///
+    /// ```
+    /// use rota::core::Protocol;
+    /// use rota::usage::{Usage, UsageReader};
+    ///
+    /// let mut r = UsageReader::new(Protocol::Anthropic);
+    /// r.feed(br#"data: {"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":90,"#);
+    /// r.feed(br#""cache_creation_input_tokens":0,"output_tokens":1}}}"#);
+    /// r.feed(br#"data: {"type":"message_delta","usage":{"output_tokens":42}}"#);
+    /// assert_eq!(r.usage(), Some(Usage { input: 100, cached: 90, cache_write: 0, output: 42 }));
+    /// ```
+    pub fn feed(&mut self, frame: &[u8]) {
+        if self.carry.is_empty() {
+            self.scan(frame);
+            return;
+        }
+        // The carried start of an object, then the frame: scanned as the stream has them.
+        let mut joint = std::mem::take(&mut self.carry);
+        joint.extend_from_slice(frame);
+        self.scan(&joint);
+    }
+
+    /// Finds every usage object in `bytes`; a cut-off one is carried over.
+    fn scan(&mut self, bytes: &[u8]) {
+        static USAGE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage"));
+        let mut at = 0;
+        while let Some(found) = USAGE.find(&bytes[at..]) {
+            let key = at + found;
+            let after_key = match key_end(&bytes[key..]) {
+                KeyEnd::Usage(n) => key + n,
+                KeyEnd::Other(n) => {
+                    at = key + n;
+                    continue;
+                }
+                KeyEnd::Cut => {
+                    self.keep(&bytes[key..]);
+                    return;
+                }
+            };
+            match object_at(&bytes[after_key..]) {
+                Object::Found(range) => {
+                    let object = &bytes[after_key + range.start..after_key + range.end];
+                    if let Ok(raw) = serde_json::from_slice::<Raw>(object) {
+                        let usage = raw.usage(self.protocol);
+                        self.seen.get_or_insert_with(Usage::default).merge(usage);
+                    }
+                    at = after_key + range.end;
+                }
+                Object::Other(n) => at = after_key + n.max(1),
+                Object::Cut => {
+                    self.keep(&bytes[key..]);
+                    return;
+                }
+            }
+        }
+        // A key cut at the frame's end (`"usa`): keep the tail that could start one.
+        let tail = bytes.len().saturating_sub(b"\"usageMetadata\"".len());
+        if let Some(quote) = memchr::memrchr(b'"', &bytes[tail.max(at)..]) {
+            let from = tail.max(at) + quote;
+            if b"\"usageMetadata\"".starts_with(&bytes[from..]) {
+                self.keep(&bytes[from..]);
+            }
+        }
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        if bytes.len() <= MAX_CARRY {
+            self.carry = bytes.to_vec();
+        }
+    }
+}
+
+enum KeyEnd {
+    /// `"usage"` or `"usageMetadata"` and its colon: the value starts this many bytes in.
+    Usage(usize),
+    /// Another key or string (`"usage_x"`, a value): skip this many bytes.
+    Other(usize),
+    /// The frame ends first.
+    Cut,
+}
+
+/// At a `"usage…` match: whether it is a usage key followed by `:`.
+fn key_end(bytes: &[u8]) -> KeyEnd {
+    let name_len = if bytes.starts_with(b"\"usage\"") {
+        7
+    } else if bytes.starts_with(b"\"usageMetadata\"") {
+        15
+    } else if b"\"usageMetadata\"".starts_with(bytes) {
+        return KeyEnd::Cut;
+    } else {
+        return KeyEnd::Other(6);
+    };
+    match bytes[name_len..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+    {
+        None => KeyEnd::Cut,
+        Some(i) if bytes[name_len + i] == b':' => KeyEnd::Usage(name_len + i + 1),
+        Some(_) => KeyEnd::Other(name_len),
+    }
+}
+
+enum Object {
+    /// The object's bytes (from `{` to `}`) at this range.
+    Found(std::ops::Range<usize>),
+    /// The value is something else (`null`, a number): skip this many bytes.
+    Other(usize),
+    /// The frame ends inside it.
+    Cut,
+}
+
+/// The JSON object starting after white space at the beginning of `bytes`.
+fn object_at(bytes: &[u8]) -> Object {
+    let Some(open) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Object::Cut;
+    };
+    if bytes[open] != b'{' {
+        return Object::Other(open);
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(open) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Object::Found(open..i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    Object::Cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(protocol: Protocol, frames: &[&str]) -> Option<Usage> {
+        let mut r = UsageReader::new(protocol);
+        for f in frames {
+            r.feed(f.as_bytes());
+        }
+        r.usage()
+    }
+
+    fn usage(input: u64, cached: u64, cache_write: u64, output: u64) -> Option<Usage> {
+        Some(Usage {
+            input,
+            cached,
+            cache_write,
+            output,
+        })
+    }
+
+    #[test]
+    fn every_protocols_fields() {
+        let chat = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":100,"completion_tokens":7,"total_tokens":107,"prompt_tokens_details":{"cached_tokens":64}}}"#;
+        assert_eq!(read(Protocol::OpenAiChat, &[chat]), usage(100, 64, 0, 7));
+        let responses = "event: response.created\ndata: {\"response\":{\"usage\":null}}\n\nevent: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":50,\"input_tokens_details\":{\"cached_tokens\":40},\"output_tokens\":5}}}\n\n";
+        assert_eq!(
+            read(Protocol::OpenAiResponses, &[responses]),
+            usage(50, 40, 0, 5)
+        );
+        let anthropic = r#"{"type":"message","usage":{"input_tokens":3,"cache_creation_input_tokens":10,"cache_read_input_tokens":80,"output_tokens":9}}"#;
+        assert_eq!(
+            read(Protocol::Anthropic, &[anthropic]),
+            usage(93, 80, 10, 9)
+        );
+        let gemini = [
+            r#"data: {"candidates":[],"usageMetadata":{"promptTokenCount":30,"cachedContentTokenCount":20,"candidatesTokenCount":2}}"#,
+            r#"data: {"candidates":[],"usageMetadata":{"promptTokenCount":30,"cachedContentTokenCount":20,"candidatesTokenCount":8}}"#,
+        ];
+        assert_eq!(read(Protocol::Gemini, &gemini), usage(30, 20, 0, 8));
+    }
+
+    #[test]
+    fn no_usage_counts_nothing_and_lookalikes_are_ignored() {
+        assert_eq!(read(Protocol::OpenAiChat, &[r#"{"choices":[]}"#]), None);
+        let lookalikes = r#"{"text":"usage","usage_hint":{"prompt_tokens":5},"note":"say \"usage\": {} here","usage":null}"#;
+        assert_eq!(read(Protocol::OpenAiChat, &[lookalikes]), None);
+    }
+
+    #[test]
+    fn an_object_cut_anywhere_is_read_whole() {
+        let body = r#"{"id":"x","usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":64}},"end":true}"#;
+        for cut in 0..body.len() {
+            let got = read(Protocol::OpenAiChat, &[&body[..cut], &body[cut..]]);
+            assert_eq!(got, usage(100, 64, 0, 7), "cut at {cut}");
+        }
+        let gemini = r#"{"usageMetadata":{"promptTokenCount":30,"cachedContentTokenCount":20}}"#;
+        for cut in 0..gemini.len() {
+            let got = read(Protocol::Gemini, &[&gemini[..cut], &gemini[cut..]]);
+            assert_eq!(got, usage(30, 20, 0, 0), "cut at {cut}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_any_cuts(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cut in 0usize..400,
+        ) {
+            let cut = cut.min(bytes.len());
+            let mut r = UsageReader::new(Protocol::Anthropic);
+            r.feed(&bytes[..cut]);
+            r.feed(&bytes[cut..]);
+            let _ = r.usage();
+        }
+    }
+}
