@@ -18,7 +18,7 @@ use crate::Pool;
 pub const SCAN_LIMIT: usize = 64 * 1024;
 /// At most this many ids are learned from one answer (a response and its conversation).
 const MAX_IDS: usize = 4;
-/// Bytes kept from the end of one frame to find an id split across two.
+/// The stream's last bytes kept to find an id split across frames.
 const CARRY: usize = MAX_ID_LEN + 16;
 
 /// Whether a request creates objects that live on the account serving it.
@@ -63,15 +63,26 @@ impl Learner {
             return;
         }
         let frame = &frame[..frame.len().min(SCAN_LIMIT - self.scanned)];
-        if !self.carry.is_empty() {
-            // An id split across the frames is whole here (one found twice is learned once).
-            let mut joint = std::mem::take(&mut self.carry);
+        // The stream's last bytes, then the frame's first: an id split across frames (however
+        // many, however small) is whole here; one found twice is learned once.
+        let mut joint = std::mem::take(&mut self.carry);
+        if !joint.is_empty() {
             joint.extend_from_slice(&frame[..frame.len().min(CARRY)]);
             self.scan(pool, &joint);
         }
         self.scan(pool, frame);
         self.scanned += frame.len();
-        self.carry = frame[frame.len().saturating_sub(CARRY)..].to_vec();
+        if frame.len() >= CARRY {
+            joint.clear();
+            joint.extend_from_slice(&frame[frame.len() - CARRY..]);
+        } else {
+            let keep = joint.len().saturating_sub(frame.len().min(CARRY)); // the old tail
+            joint.truncate(keep);
+            joint.extend_from_slice(frame);
+            let excess = joint.len().saturating_sub(CARRY);
+            joint.drain(..excess);
+        }
+        self.carry = joint;
     }
 
     fn scan(&mut self, pool: &Pool, bytes: &[u8]) {
