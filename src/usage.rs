@@ -16,7 +16,6 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 use rota_core::Protocol;
-use serde::Deserialize;
 
 /// A usage object split across frames is kept for at most this many bytes.
 const MAX_CARRY: usize = 16 * 1024;
@@ -34,65 +33,79 @@ pub struct Usage {
     pub output: u64,
 }
 
-/// The fields of every protocol's usage object that rota reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Raw {
-    // Anthropic, OpenAI Responses
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_input_tokens: u64,
-    cache_creation_input_tokens: u64,
-    input_tokens_details: Details,
-    // OpenAI chat, legacy completions
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    prompt_tokens_details: Details,
-    // Gemini
-    #[serde(rename = "promptTokenCount")]
-    prompt_token_count: u64,
-    #[serde(rename = "cachedContentTokenCount")]
-    cached_content_token_count: u64,
-    #[serde(rename = "candidatesTokenCount")]
-    candidates_token_count: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Details {
-    cached_tokens: u64,
-}
-
-impl Raw {
-    fn usage(&self, protocol: Protocol) -> Usage {
-        match protocol {
-            Protocol::Anthropic => Usage {
-                input: self.input_tokens
-                    + self.cache_read_input_tokens
-                    + self.cache_creation_input_tokens,
-                cached: self.cache_read_input_tokens,
-                cache_write: self.cache_creation_input_tokens,
-                output: self.output_tokens,
-            },
-            Protocol::Gemini => Usage {
-                input: self.prompt_token_count,
-                cached: self.cached_content_token_count,
-                cache_write: 0,
-                output: self.candidates_token_count,
-            },
-            Protocol::OpenAiResponses => Usage {
-                input: self.input_tokens,
-                cached: self.input_tokens_details.cached_tokens,
-                cache_write: 0,
-                output: self.output_tokens,
-            },
-            Protocol::OpenAiChat | Protocol::Other => Usage {
-                input: self.prompt_tokens,
-                cached: self.prompt_tokens_details.cached_tokens,
-                cache_write: 0,
-                output: self.completion_tokens,
-            },
+/// The count under `key` (given with its quotes) in a usage object: the first
+/// `"key": <digits>`; 0 when absent or not a number. Keys are matched with their quotes, so
+/// `"input_tokens"` never matches inside `"cache_read_input_tokens"`, and a nested key (the
+/// `"cached_tokens"` of `prompt_tokens_details`) is found where it sits. A usage object has a
+/// dozen small fields: a few searches are cheaper than a JSON parse.
+fn count(object: &[u8], key: &Finder<'_>) -> u64 {
+    let mut at = 0;
+    while let Some(found) = key.find(&object[at..]) {
+        let rest = &object[at + found + key.needle().len()..];
+        let rest = rest.trim_ascii_start();
+        if let Some(value) = rest.strip_prefix(b":") {
+            let value = value.trim_ascii_start();
+            let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
+            return std::str::from_utf8(&value[..digits])
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0);
         }
+        at += found + 1;
+    }
+    0
+}
+
+macro_rules! keys {
+    ($($name:ident = $key:literal;)*) => {
+        $(static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($key));)*
+    };
+}
+
+keys! {
+    INPUT_TOKENS = b"\"input_tokens\"";
+    OUTPUT_TOKENS = b"\"output_tokens\"";
+    CACHE_READ = b"\"cache_read_input_tokens\"";
+    CACHE_CREATION = b"\"cache_creation_input_tokens\"";
+    CACHED_TOKENS = b"\"cached_tokens\"";
+    PROMPT_TOKENS = b"\"prompt_tokens\"";
+    COMPLETION_TOKENS = b"\"completion_tokens\"";
+    PROMPT_TOKEN_COUNT = b"\"promptTokenCount\"";
+    CACHED_CONTENT = b"\"cachedContentTokenCount\"";
+    CANDIDATES = b"\"candidatesTokenCount\"";
+}
+
+/// The usage in one protocol's usage object.
+fn read_object(object: &[u8], protocol: Protocol) -> Usage {
+    let n = |key: &LazyLock<Finder<'static>>| count(object, key);
+    match protocol {
+        Protocol::Anthropic => {
+            let (read, write) = (n(&CACHE_READ), n(&CACHE_CREATION));
+            Usage {
+                input: n(&INPUT_TOKENS) + read + write,
+                cached: read,
+                cache_write: write,
+                output: n(&OUTPUT_TOKENS),
+            }
+        }
+        Protocol::Gemini => Usage {
+            input: n(&PROMPT_TOKEN_COUNT),
+            cached: n(&CACHED_CONTENT),
+            cache_write: 0,
+            output: n(&CANDIDATES),
+        },
+        Protocol::OpenAiResponses => Usage {
+            input: n(&INPUT_TOKENS),
+            cached: n(&CACHED_TOKENS),
+            cache_write: 0,
+            output: n(&OUTPUT_TOKENS),
+        },
+        Protocol::OpenAiChat | Protocol::Other => Usage {
+            input: n(&PROMPT_TOKENS),
+            cached: n(&CACHED_TOKENS),
+            cache_write: 0,
+            output: n(&COMPLETION_TOKENS),
+        },
     }
 }
 
@@ -172,10 +185,8 @@ impl UsageReader {
             match object_at(&bytes[after_key..]) {
                 Object::Found(range) => {
                     let object = &bytes[after_key + range.start..after_key + range.end];
-                    if let Ok(raw) = serde_json::from_slice::<Raw>(object) {
-                        let usage = raw.usage(self.protocol);
-                        self.seen.get_or_insert_with(Usage::default).merge(usage);
-                    }
+                    let usage = read_object(object, self.protocol);
+                    self.seen.get_or_insert_with(Usage::default).merge(usage);
                     at = after_key + range.end;
                 }
                 Object::Other(n) => at = after_key + n.max(1),
