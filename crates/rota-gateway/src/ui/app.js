@@ -259,6 +259,7 @@
         .map((x) => (x.c.model ? x.c.model + ': ' : '') + duration(x.left) + ' (' + x.c.reason + ')');
       const text = parts.length ? parts.join(', ') : '—';
       if (r.cooldown.textContent !== text) r.cooldown.textContent = text;
+      r.cooldown.classList.toggle('none', !parts.length);
     }
   }
 
