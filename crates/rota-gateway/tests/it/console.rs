@@ -278,16 +278,146 @@ async fn the_console_in_headless_chromium() {
         c.refresh().await.expect("reload");
         text_until(&c, "#login-error", |t| t.contains("refused")).await;
 
+        // "Forget token" forgets it.
+        c.find(Locator::Css("#token"))
+            .await
+            .expect("token input")
+            .send_keys(&format!("{ADMIN}{ENTER}"))
+            .await
+            .expect("type");
+        text_until(&c, "#acc-body", |t| t.contains("c@x")).await;
+        click(&c, "#forget").await;
+        text_until(&c, "#login-h", |t| t == "Admin token").await;
+        let kept = c
+            .execute("return sessionStorage.length", vec![])
+            .await
+            .expect("script");
+        assert_eq!(kept, json!(0));
+
         // No admin token configured: the page says how to turn the admin API on.
         c.goto(&format!("{}/ui", off.gw.base_url())).await.expect("open /ui");
         text_until(&c, "#off", |t| t.contains("admin_token")).await;
         screenshot(&c, "admin-off.png").await;
+
+        demo_binary(&c).await;
     })
     .await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(30),
         "the browser test took {took:?}"
+    );
+}
+
+/// The real binary in demo mode: it prints the console's address; the console shows the demo
+/// accounts, a demo rate limit and the feed (the README's screenshot); SIGTERM with the feed
+/// open still stops it at once (open feeds end first).
+async fn demo_binary(c: &Client) {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rota-gateway"))
+        .args(["--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let demo = Driver(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let printed = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let found = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("console:"));
+        lines.for_each(drop); // keep the pipe open until the demo exits
+        found
+    });
+    let wanted = format!("console: {base}/ui (token demo-admin)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the demo did not listen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.goto(&format!("{base}/ui"))
+        .await
+        .expect("open the demo's /ui");
+    c.find(Locator::Css("#token"))
+        .await
+        .expect("token input")
+        .send_keys(&format!("demo-admin{ENTER}"))
+        .await
+        .expect("type");
+    text_until(c, "#feed-state", |t| t.contains("live")).await;
+    let http = client();
+    let auth = [("authorization", "Bearer demo-admin")];
+    for first in [
+        "Plan a three-day trip to Lisbon",
+        "Summarise this design doc",
+    ] {
+        assert_eq!(
+            post_chat(&http, &base, &chat_body("gpt-4o", first, false))
+                .await
+                .status,
+            200
+        );
+    }
+    let limit = send(
+        &http,
+        &base,
+        Method::POST,
+        "/demo/rate-limit/ultra@demo.rota",
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(limit.status, 200);
+    let rotated = post_chat(
+        &http,
+        &base,
+        &chat_turn2("gpt-4o", "Plan a three-day trip to Lisbon"),
+    )
+    .await;
+    assert_eq!(rotated.header("x-rota-decision"), "rotation");
+    let claude = chat_body("claude-opus-4", "Review this pull request", false);
+    assert_eq!(post_chat(&http, &base, &claude).await.status, 200);
+    text_until(
+        c,
+        "#acc-body tr[data-email='ultra@demo.rota'] .cooldown",
+        |t| t.contains(" s ("),
+    )
+    .await;
+    text_until(c, "#feed-body", |t| t.lines().count() >= 4).await;
+    screenshot(c, "demo.png").await;
+
+    let pid = demo.0.id().to_string();
+    let stopped = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut demo = demo;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = demo.0.wait();
+        (demo, status)
+    })
+    .await
+    .expect("join")
+    .1
+    .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "an open feed must not hold the shutdown up: {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        printed.await.expect("stdout").as_deref(),
+        Some(wanted.as_str())
     );
 }
 
