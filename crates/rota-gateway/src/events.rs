@@ -1,5 +1,7 @@
 //! The live request feed: one [`RequestEvent`] per finished API request, broadcast to the
-//! subscribers of `GET /admin/events` (server-sent events, admin token required).
+//! subscribers of `GET /admin/events` (server-sent events, admin token required). "Finished"
+//! means answered: the event leaves with the answer's head (a stream's body may still be
+//! flowing), from the edge's one exit for API answers. Each replica has its own feed.
 //!
 //! The request path pays for the feed only when someone watches: [`Events::finished`] reads
 //! one relaxed atomic (the number of subscribers) and returns when it is zero. With
