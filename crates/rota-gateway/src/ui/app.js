@@ -118,20 +118,39 @@
     $('max-wait').disabled = $('mode').value !== 'CacheFirst';
   }
 
+  let edited = false; // the scheduling form holds edits not applied yet
+
   function fillScheduling(s) {
     $('mode').value = s.mode;
     $('max-wait').value = s.max_wait_seconds;
     $('window').value = s.window_seconds;
+    edited = false;
     syncMaxWait();
   }
 
   $('mode').addEventListener('change', syncMaxWait);
+  $('sched-form').addEventListener('input', () => { edited = true; });
+
+  // Another operator (another tab, another replica) may change the settings: the card follows
+  // them, but never overwrites edits not applied yet, nor a change made here meanwhile.
+  let changes = 0; // changes made from this page so far
+
+  async function refreshCard() {
+    const before = changes;
+    const [s, f] = await Promise.all([
+      api('GET', '/admin/scheduling'), api('GET', '/admin/fixed-account'),
+    ]);
+    if (changes !== before) return;
+    if (!edited) fillScheduling(s);
+    fillFixed(f);
+  }
 
   $('sched-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     act($('sched-msg'), async () => {
       const body = { mode: $('mode').value, window_seconds: Number($('window').value) };
       if (body.mode === 'CacheFirst') body.max_wait_seconds = Number($('max-wait').value);
+      changes += 1;
       const s = await api('PUT', '/admin/scheduling', body);
       fillScheduling(s);
       return 'Saved: ' + s.mode + (s.mode === 'CacheFirst' ? ', wait ≤ ' + s.max_wait_seconds + ' s' : '') +
@@ -147,6 +166,7 @@
   function applyFixed() {
     act($('fixed-msg'), async () => {
       const email = $('fixed-on').checked ? $('fixed-account').value : null;
+      changes += 1;
       const f = await api('PUT', '/admin/fixed-account', { email });
       fillFixed(f);
       return f.email === null ? 'Off: accounts are scheduled' : 'Every request goes to ' + f.email;
@@ -369,7 +389,7 @@
       $('acc-error').textContent = 'Could not load: ' + e.message;
     }
     timers.push(setInterval(() => {
-      loadAccounts().then(
+      Promise.all([loadAccounts(), refreshCard()]).then(
         () => { if ($('acc-error').textContent.startsWith('Could not')) $('acc-error').textContent = ''; },
         (e) => { if (!(e instanceof Refused)) $('acc-error').textContent = 'Could not refresh: ' + e.message; },
       );

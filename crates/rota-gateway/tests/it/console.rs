@@ -115,6 +115,20 @@ async fn text_until(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String 
     }
 }
 
+/// Waits (at most 10 s) until the input `css` holds `want`.
+async fn value_until(c: &Client, css: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let el = c.find(Locator::Css(css)).await.expect(css);
+        let v = el.prop("value").await.expect("value").unwrap_or_default();
+        if v == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css}: still {v:?} after 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -208,7 +222,13 @@ async fn the_console_in_headless_chromium() {
         // Clear bindings: the count.
         click(&c, "#clear-bindings").await;
         text_until(&c, "#clear-msg", |t| t == "Cleared 2 bindings").await;
-        click(&c, "#clear-bindings").await;
+        // Again, from the keyboard (Enter on the focused button).
+        c.find(Locator::Css("#clear-bindings"))
+            .await
+            .expect("button")
+            .send_keys(&ENTER.to_string())
+            .await
+            .expect("Enter");
         text_until(&c, "#clear-msg", |t| t == "Cleared 0 bindings").await;
 
         // Mode: max wait is for CacheFirst only; PerformanceFirst, applied, is what the API says.
@@ -221,6 +241,16 @@ async fn the_console_in_headless_chromium() {
         text_until(&c, "#sched-msg", |t| t.starts_with("Saved: PerformanceFirst")).await;
         let s = env.admin(Method::GET, "/admin/scheduling", "").await.json();
         assert_eq!(s["mode"], "PerformanceFirst");
+        // A change made elsewhere (another operator, another replica) shows in the card.
+        let put = env
+            .admin(Method::PUT, "/admin/scheduling", r#"{"window_seconds":42}"#)
+            .await;
+        assert_eq!(put.status, 200);
+        value_until(&c, "#window", "42").await;
+        assert_eq!(
+            c.find(Locator::Css("#mode")).await.expect("mode").prop("value").await.expect("value"),
+            Some("PerformanceFirst".to_owned())
+        );
 
         // Fixed account b@x from the drop-down: the next request is served by it.
         let choice = c.find(Locator::Css("#fixed-account")).await.expect("drop-down");
