@@ -386,12 +386,17 @@
       fillFixed(await api('GET', '/admin/fixed-account'));
     } catch (e) {
       if (e instanceof Refused) return;
+      $('acc-error').className = 'error';
       $('acc-error').textContent = 'Could not load: ' + e.message;
     }
     timers.push(setInterval(() => {
       Promise.all([loadAccounts(), refreshCard()]).then(
         () => { if ($('acc-error').textContent.startsWith('Could not')) $('acc-error').textContent = ''; },
-        (e) => { if (!(e instanceof Refused)) $('acc-error').textContent = 'Could not refresh: ' + e.message; },
+        (e) => {
+          if (e instanceof Refused) return;
+          $('acc-error').className = 'error';
+          $('acc-error').textContent = 'Could not refresh: ' + e.message;
+        },
       );
     }, REFRESH_MS));
     timers.push(setInterval(renderCooldowns, TICK_MS));

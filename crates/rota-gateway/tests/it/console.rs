@@ -247,6 +247,17 @@ async fn the_console_in_headless_chromium() {
             .await;
         assert_eq!(put.status, 200);
         value_until(&c, "#window", "42").await;
+        // A value the API refuses: its message shows, and nothing changed.
+        let window = c.find(Locator::Css("#window")).await.expect("window");
+        window.clear().await.expect("clear");
+        window.send_keys("400000000").await.expect("type");
+        click(&c, "#sched-save").await;
+        text_until(&c, "#sched-msg", |t| {
+            t.starts_with("Failed: window_seconds must be an integer")
+        })
+        .await;
+        let s = env.admin(Method::GET, "/admin/scheduling", "").await.json();
+        assert_eq!(s["window_seconds"], 42);
         assert_eq!(
             c.find(Locator::Css("#mode")).await.expect("mode").prop("value").await.expect("value"),
             Some("PerformanceFirst".to_owned())
