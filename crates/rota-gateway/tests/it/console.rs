@@ -231,16 +231,31 @@ async fn the_console_in_headless_chromium() {
             .expect("Enter");
         text_until(&c, "#clear-msg", |t| t == "Cleared 0 bindings").await;
 
-        // Mode: max wait is for CacheFirst only; PerformanceFirst, applied, is what the API says.
+        // Mode: max wait is for CacheFirst only, and saved with it; then PerformanceFirst,
+        // applied, is what the API says.
         let mode = c.find(Locator::Css("#mode")).await.expect("mode");
+        assert!(!enabled(&c, "#max-wait").await, "Balance: no max wait");
         mode.select_by_value("CacheFirst").await.expect("select");
         assert!(enabled(&c, "#max-wait").await);
+        let wait = c.find(Locator::Css("#max-wait")).await.expect("max wait");
+        wait.clear().await.expect("clear");
+        wait.send_keys("5").await.expect("type");
+        click(&c, "#sched-save").await;
+        text_until(&c, "#sched-msg", |t| t.starts_with("Saved: CacheFirst")).await;
+        let s = env.admin(Method::GET, "/admin/scheduling", "").await.json();
+        assert_eq!(
+            s,
+            json!({"mode": "CacheFirst", "max_wait_seconds": 5, "window_seconds": 60})
+        );
         mode.select_by_value("PerformanceFirst").await.expect("select");
         assert!(!enabled(&c, "#max-wait").await);
         click(&c, "#sched-save").await;
         text_until(&c, "#sched-msg", |t| t.starts_with("Saved: PerformanceFirst")).await;
         let s = env.admin(Method::GET, "/admin/scheduling", "").await.json();
-        assert_eq!(s["mode"], "PerformanceFirst");
+        assert_eq!(
+            s,
+            json!({"mode": "PerformanceFirst", "max_wait_seconds": 5, "window_seconds": 60})
+        );
         // A change made elsewhere (another operator, another replica) shows in the card.
         let put = env
             .admin(Method::PUT, "/admin/scheduling", r#"{"window_seconds":42}"#)
@@ -491,9 +506,23 @@ async fn console_headers_and_the_event_stream() {
         "no inline code"
     );
 
-    // The feed needs the admin token.
-    let refused = env.send(Method::GET, "/admin/events", &[], "").await;
-    assert_eq!(refused.status, 401);
+    // The feed needs the admin token (and is off with the admin API).
+    let missing = env.send(Method::GET, "/admin/events", &[], "").await;
+    assert_eq!(missing.status, 401);
+    let wrong = [("authorization", "Bearer not-the-token")];
+    let wrong = env.send(Method::GET, "/admin/events", &wrong, "").await;
+    assert_eq!(wrong.status, 401);
+    let off = start(|c, _| c.admin_token = None).await;
+    let auth = format!("Bearer {ADMIN}");
+    let off = off
+        .send(
+            Method::GET,
+            "/admin/events",
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+    assert_eq!(off.status, 404);
 
     // One event per finished request, with its facts.
     let req = Request::get(format!("{}/admin/events", env.gw.base_url()))
