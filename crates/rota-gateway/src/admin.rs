@@ -36,6 +36,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/fixed-account", get(get_fixed).put(put_fixed))
         .route("/admin/bindings/clear", post(clear_bindings))
         .route("/admin/fleet", get(fleet))
+        .route("/admin/events", get(crate::events::stream))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

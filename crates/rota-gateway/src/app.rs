@@ -27,11 +27,12 @@ use crate::config::Config;
 use crate::conn::ConnLimits;
 use crate::dispatch::{self, Dispatch};
 use crate::edge;
+use crate::events::Events;
 use crate::forward::{Forward, http_client};
 use crate::oauth::{Classifier, OAuth, OAuthLayer, TokenCache};
 use crate::server::ServeLimits;
 use crate::state::StateStore;
-use crate::{admin, metrics, server};
+use crate::{admin, metrics, server, ui};
 
 /// The rota stack, named to the last layer (no boxing, no dynamic dispatch per request):
 /// buffered request in (`http::Request<Bytes>`), streamed response out
@@ -62,6 +63,8 @@ pub struct AppState {
     pub store: StateStore,
     /// This replica's link to the fleet (`[fleet]`), if any.
     pub fleet: Option<RedisFleet>,
+    /// The live request feed (`GET /admin/events`), shared by every worker.
+    pub events: Events,
 }
 
 impl fmt::Debug for AppState {
@@ -171,6 +174,7 @@ impl Gateway {
             limits.token_timeout,
         );
         let body_budget = BodyBudget::new(limits.max_buffered_bytes);
+        let events = Events::new();
         let session_headers: Arc<[HeaderName]> = config.session_headers.into();
         // One stack per worker, each over its own upstream client.
         let stack = |client| {
@@ -209,6 +213,7 @@ impl Gateway {
                     body_budget: body_budget.clone(),
                     store: store.clone(),
                     fleet: fleet.clone(),
+                    events: events.clone(),
                 }))
             })
             .collect::<Result<_, StartError>>()?;
@@ -251,6 +256,7 @@ impl Gateway {
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(edge::metrics))
             .merge(admin::router())
+            .merge(ui::router())
             .fallback(dispatch::fallback)
             .method_not_allowed_fallback(edge::method_not_allowed)
             .with_state(state)
@@ -285,6 +291,7 @@ impl Gateway {
         Ok(Running {
             addr,
             pool: self.pool().clone(),
+            events: self.state().events.clone(),
             open,
             stop,
             task,
@@ -306,6 +313,7 @@ pub async fn serve(
 pub struct Running {
     addr: SocketAddr,
     pool: Pool,
+    events: Events,
     open: Arc<[AtomicUsize]>,
     stop: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
@@ -336,7 +344,9 @@ impl Running {
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish.
+    /// Open live feeds (`GET /admin/events`) end first: they would hold the drain up.
     pub async fn shutdown(self) -> io::Result<()> {
+        self.events.close();
         self.stop.send_replace(true);
         self.task.await.map_err(io::Error::other)?
     }

@@ -113,7 +113,7 @@ pub async fn run(
     Ok(())
 }
 
-/// The curl commands printed at start.
+/// The console's address and the curl commands printed at start.
 pub fn instructions(base: &str) -> String {
     let chat = |turn: &str| {
         format!(
@@ -126,6 +126,7 @@ pub fn instructions(base: &str) -> String {
         r#"
 rota-gateway demo: simulated upstream, accounts ultra@demo.rota (ULTRA), pro1@ / pro2@demo.rota (PRO), free@demo.rota (FREE)
 listening on {base}   client auth: open   admin token: {DEMO_ADMIN_TOKEN}
+console: {base}/ui (token {DEMO_ADMIN_TOKEN})
 model mapping: "gpt-4o" -> "gemini-3-pro-high", "claude-*" -> "claude-sonnet-4-5"
 
 # 1. Two turns of one conversation: same X-Account-Email; the second says X-Rota-Decision: sticky

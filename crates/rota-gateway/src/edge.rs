@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use rota::body::MarkBody;
-use rota::core::{BodyShape, Protocol, RequestFacts, Secret};
+use rota::core::{BodyShape, Protocol, RequestFacts, Secret, SessionId};
 use rota::headers::{X_ACCOUNT_EMAIL, X_ROTA_ATTEMPTS, strip_hop_by_hop};
 use rota::session::request_facts;
 use rota::{BoxError, Error, Pool};
@@ -86,7 +86,7 @@ where
         parts.uri.query(),
     ));
     if let Some((status, msg)) = path_problem(route, path) {
-        return finish(route, dialect.error(status, msg));
+        return finish(&st, route, None, dialect.error(status, msg));
     }
     if !st.api_keys.is_empty() {
         let presented = presented_keys(&parts.headers, parts.uri.query());
@@ -96,7 +96,12 @@ where
             } else {
                 "invalid API key"
             };
-            return finish(route, dialect.error(StatusCode::UNAUTHORIZED, msg));
+            return finish(
+                &st,
+                route,
+                None,
+                dialect.error(StatusCode::UNAUTHORIZED, msg),
+            );
         }
     }
     let too_large = || {
@@ -109,7 +114,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > st.max_body_bytes as u64) {
-        return finish(route, too_large());
+        return finish(&st, route, None, too_large());
     }
     // The body is held until the answer's head is back (retries replay it): it counts against
     // the gateway-wide budget of buffered bytes for that long.
@@ -124,16 +129,16 @@ where
     };
     let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let Some(mut reservation) = st.body_budget.reserve(declared) else {
-        return finish(route, busy());
+        return finish(&st, route, None, busy());
     };
     let read = Limited::new(Budgeted::new(body, &mut reservation), st.max_body_bytes);
     let bytes: Bytes = match read.collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return finish(route, too_large()),
-        Err(e) if e.is::<BudgetExceeded>() => return finish(route, busy()),
+        Err(e) if e.is::<LengthLimitError>() => return finish(&st, route, None, too_large()),
+        Err(e) if e.is::<BudgetExceeded>() => return finish(&st, route, None, busy()),
         Err(_) => {
             let res = dialect.error(StatusCode::BAD_REQUEST, "could not read the request body");
-            return finish(route, res);
+            return finish(&st, route, None, res);
         }
     };
     let mut req = Request::new(bytes);
@@ -146,7 +151,8 @@ where
     // object is answered at once; the service finds them in the extensions and skips parsing.
     let facts = request_facts(&req, &st.session_headers);
     if let Some(msg) = body_problem(route, &facts) {
-        return finish(route, dialect.error(StatusCode::BAD_REQUEST, &msg));
+        let res = dialect.error(StatusCode::BAD_REQUEST, &msg);
+        return finish(&st, route, facts.session_id.as_ref(), res);
     }
     let session = facts.session_id.clone();
     if let Some(id) = &session {
@@ -181,7 +187,7 @@ where
         Err(err) => error_response(&st.pool, dialect, &err),
     };
     span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "request finished"));
-    finish(route, res)
+    finish(&st, route, session.as_ref(), res)
 }
 
 /// Why a request body is rejected before scheduling (400): the body of a route that takes
@@ -198,13 +204,16 @@ fn body_problem(route: Route, facts: &RequestFacts) -> Option<String> {
     }
 }
 
-fn finish(route: Route, res: Response) -> Response {
+/// Every API answer leaves through here: counted in the metrics and published to the live
+/// feed (`GET /admin/events`).
+fn finish(st: &AppState, route: Route, session: Option<&SessionId>, res: Response) -> Response {
     let attempts = res
         .headers()
         .get(X_ROTA_ATTEMPTS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     metrics::request(route, res.status(), attempts);
+    st.events.finished(route, session, attempts, &res);
     res
 }
 

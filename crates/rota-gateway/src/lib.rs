@@ -22,6 +22,7 @@ pub mod demo;
 pub mod dialect;
 pub mod dispatch;
 pub mod edge;
+pub mod events;
 pub mod forward;
 pub mod idle;
 pub mod metrics;
@@ -29,6 +30,7 @@ pub mod oauth;
 pub mod routes;
 mod server;
 pub mod state;
+pub mod ui;
 
 pub use app::{Gateway, Running, serve};
 pub use config::{Config, ConfigError};

@@ -6,6 +6,7 @@ mod binary;
 mod common;
 mod concurrency;
 mod config_errors;
+mod console;
 mod crash;
 mod credentials;
 mod endpoints;
