@@ -18,12 +18,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::auth::{Creds, account_id};
+use crate::cache::PromptCache;
 use crate::endpoints::{Ctx, Parsed, ok_reply, parse};
 use crate::errors::{rate_limit_body, status_body, unauthorized_body};
 use crate::fault::{self, Conn, End, Raw};
 use crate::log::{Bounded, Recorded, TokenRequest};
 use crate::oauth;
 use crate::objects::Objects;
+use crate::quota::{self, Admission, Quotas};
 use crate::route::{Dialect, classify, dialect_of_prefix, wants_sse};
 use crate::script::{Behavior, Grants, Scripts};
 use crate::shapes::{self, Answer, Reply};
@@ -45,6 +47,10 @@ pub(crate) struct Shared {
     pub(crate) issued: Mutex<HashSet<String>>,
     /// Whether each route reads only its real API's credential header.
     pub(crate) strict: AtomicBool,
+    /// The prompts each account served recently.
+    pub(crate) cache: Mutex<PromptCache>,
+    /// Each account's request quotas and counts.
+    pub(crate) quotas: Mutex<Quotas>,
     next_id: AtomicU64,
     /// Distinguishes this sim's ids from another's.
     instance: u32,
@@ -62,6 +68,8 @@ impl Shared {
             objects: Mutex::default(),
             issued: Mutex::default(),
             strict: AtomicBool::new(true),
+            cache: Mutex::default(),
+            quotas: Mutex::default(),
             next_id: AtomicU64::new(0),
             instance,
             stop,
@@ -147,18 +155,46 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let owner = key.as_deref().unwrap_or("");
     // Refused requests do not consume scripted behaviours.
-    let behavior = match &refusal {
+    let mut behavior = match &refusal {
         None => shared.scripts.lock().take_for(owner, &body),
         Some(Refusal::Credential(_)) => Behavior::Status(401),
         Some(Refusal::Body(_)) => Behavior::Status(400),
     };
-    let answer = Answer::new(
+    // The quota counts the turns the script lets through as plain successes; any other
+    // scripted behaviour wins and counts nothing.
+    let mut extra_headers = Vec::new();
+    let mut over_quota = None;
+    if refusal.is_none()
+        && endpoint.is_turn()
+        && matches!(behavior, Behavior::Ok | Behavior::Slow(_))
+    {
+        match shared.quotas.lock().admit(owner, at) {
+            Admission::Unlimited => {}
+            Admission::Admitted(standing) => {
+                extra_headers = quota::standing_headers(dialect, &standing);
+            }
+            Admission::Refused(standing) => {
+                behavior = Behavior::Status(429);
+                over_quota = Some(standing);
+            }
+        }
+    }
+    let mut answer = Answer::new(
         parsed.model.as_deref(),
         shared.instance,
         shared.next_id.fetch_add(1, Ordering::Relaxed),
         unix_seconds(),
         body.len(),
     );
+    // Only a turn answered with a success reads (and then writes) the account's prompt cache.
+    let cached_prompt = match &parsed.prompt {
+        Some(prompt) if refusal.is_none() && answers_ok(&behavior) => {
+            let lookup = shared.cache.lock().lookup(owner, prompt, at);
+            answer.set_cache(lookup.read, lookup.write);
+            Some(prompt)
+        }
+        _ => None,
+    };
     let stream_override = match behavior {
         Behavior::StallAfterHeaders { sse, .. } => Some(sse),
         _ => None,
@@ -170,7 +206,20 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         stream_override,
         sse: wants_sse(query) || stream_override == Some(true),
     };
-    let reply = reply_for(&shared, &ctx, &answer, &behavior, refusal, dialect);
+    let reply = match over_quota {
+        Some(standing) => {
+            let model = parsed.model.as_deref().unwrap_or("sim-model");
+            let (reply, headers) = quota::refusal(dialect, &standing, model);
+            extra_headers = headers;
+            Some(reply)
+        }
+        None => reply_for(&shared, &ctx, &answer, &behavior, refusal, dialect),
+    };
+    if let Some(prompt) = cached_prompt
+        && reply.as_ref().is_some_and(|r| r.status.is_success())
+    {
+        shared.cache.lock().store(owner, prompt, at);
+    }
     let recorded_status = match (&behavior, &reply) {
         (Behavior::Reset | Behavior::Garbage | Behavior::Hang, _) => 0,
         (Behavior::BadChunking, _) => 200,
@@ -241,9 +290,23 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => {}
     }
+    for (name, value) in extra_headers {
+        headers.insert(name, value);
+    }
     headers.insert(HeaderName::from_static("x-sim-account"), account_header);
     headers.insert(HeaderName::from_static("x-sim-model"), model_header);
     response
+}
+
+/// Whether a behaviour answers with the route's normal (successful) answer.
+fn answers_ok(behavior: &Behavior) -> bool {
+    matches!(
+        behavior,
+        Behavior::Ok
+            | Behavior::OkWithQuota { .. }
+            | Behavior::Slow(_)
+            | Behavior::StallAfterHeaders { status: 200, .. }
+    )
 }
 
 /// The reply a behaviour gives, or `None` for the faults that send no answer of their own.
