@@ -38,7 +38,8 @@
 //! `cache_creation_input_tokens` for the whole blocks of a cacheable prompt beyond the part
 //! read, and `input_tokens` the rest (neither read nor written). Streams carry the same counts
 //! in their usage-bearing events. Token counts and embeddings neither read nor fill the
-//! cache, nor do errors.
+//! cache, nor do errors. [`SimHandle::token_counts`] sums what the answers reported per
+//! account (the ground truth a gateway's own counts can be checked against).
 //!
 //! Accounts can have per-minute and daily request quotas ([`SimHandle::quota`]); a turn over
 //! quota is answered `429` in the route's own shape with the provider's way of saying when to
@@ -108,6 +109,7 @@ mod route;
 mod script;
 mod server;
 mod shapes;
+mod usage;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -124,6 +126,7 @@ pub use objects::OBJECT_CAPACITY;
 pub use quota::Quota;
 pub use script::{Behavior, Grant, RateLimit};
 pub use shapes::ANSWER_TEXT;
+pub use usage::TokenCounts;
 
 use fault::{Conn, FaultListener};
 use server::Shared;
@@ -298,6 +301,22 @@ impl SimHandle {
     /// Forgets every cached prompt of every account.
     pub fn clear_prompt_cache(&self) {
         self.inner.shared.cache.lock().clear();
+    }
+
+    /// The tokens the answers to `key`'s successful turns reported, summed (every turn whose
+    /// answer carried usage; not a stalled one).
+    pub fn token_counts(&self, key: &str) -> TokenCounts {
+        self.inner.shared.tallies.lock().get(key)
+    }
+
+    /// [`token_counts`](Self::token_counts) summed over every account.
+    pub fn token_counts_total(&self) -> TokenCounts {
+        self.inner.shared.tallies.lock().total()
+    }
+
+    /// Forgets the token counts.
+    pub fn clear_token_counts(&self) {
+        self.inner.shared.tallies.lock().clear();
     }
 
     /// Sets the request quotas of the account behind `key`, keeping the requests it already

@@ -26,9 +26,10 @@ use crate::log::{Bounded, Recorded, TokenRequest};
 use crate::oauth;
 use crate::objects::Objects;
 use crate::quota::{self, Admission, Quotas};
-use crate::route::{Dialect, classify, dialect_of_prefix, wants_sse};
+use crate::route::{Dialect, Endpoint, classify, dialect_of_prefix, wants_sse};
 use crate::script::{Behavior, Grants, Scripts};
 use crate::shapes::{self, Answer, Reply};
+use crate::usage::Tallies;
 
 /// Largest request body the sim reads.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) cache: Mutex<PromptCache>,
     /// Each account's request quotas and counts.
     pub(crate) quotas: Mutex<Quotas>,
+    /// Token counts the answers reported, per account.
+    pub(crate) tallies: Mutex<Tallies>,
     next_id: AtomicU64,
     /// Distinguishes this sim's ids from another's.
     instance: u32,
@@ -70,6 +73,7 @@ impl Shared {
             strict: AtomicBool::new(true),
             cache: Mutex::default(),
             quotas: Mutex::default(),
+            tallies: Mutex::default(),
             next_id: AtomicU64::new(0),
             instance,
             stop,
@@ -219,6 +223,10 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         && reply.as_ref().is_some_and(|r| r.status.is_success())
     {
         shared.cache.lock().store(owner, prompt, at);
+        if stream_override.is_none() && carries_usage(&endpoint, &parsed) {
+            let anthropic = dialect == Dialect::Anthropic;
+            shared.tallies.lock().add(owner, &answer, anthropic);
+        }
     }
     let recorded_status = match (&behavior, &reply) {
         (Behavior::Reset | Behavior::Garbage | Behavior::Hang, _) => 0,
@@ -307,6 +315,24 @@ fn answers_ok(behavior: &Behavior) -> bool {
             | Behavior::Slow(_)
             | Behavior::StallAfterHeaders { status: 200, .. }
     )
+}
+
+/// Whether the successful answer to a turn carries usage: not a chat or completions stream
+/// without `stream_options.include_usage`, nor a background Responses answer (queued).
+fn carries_usage(endpoint: &Endpoint, parsed: &Parsed) -> bool {
+    let background = || {
+        parsed
+            .json
+            .as_ref()
+            .and_then(|j| j.get("background"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    };
+    match endpoint {
+        Endpoint::Chat | Endpoint::Completions => !parsed.stream || parsed.include_usage,
+        Endpoint::Responses => parsed.stream || !background(),
+        _ => true,
+    }
 }
 
 /// The reply a behaviour gives, or `None` for the faults that send no answer of their own.

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use http::Method;
-use rota_sim::{Behavior, CacheConfig, Quota, Sim, SimHandle};
+use rota_sim::{Behavior, CacheConfig, Quota, Sim, SimHandle, TokenCounts};
 use serde_json::{Value, json};
 use support::{Api, Reply, call};
 
@@ -550,4 +550,44 @@ async fn scripts_win_over_the_quota_and_only_turns_count() {
     );
     let statuses: Vec<u16> = sim.requests_for("k").iter().map(|r| r.status).collect();
     assert_eq!(statuses, [503, 200, 200, 200, 200, 429, 500, 200, 200]);
+}
+
+#[tokio::test]
+async fn token_counts_sum_what_the_answers_reported() {
+    let sim = Sim::start().await.expect("start");
+    let mut expected = TokenCounts::default();
+    for shape in [
+        Shape::Messages,
+        Shape::MessagesStream,
+        Shape::Chat,
+        Shape::StreamArray,
+    ] {
+        for turns in 1..=3 {
+            let got = usage(shape, &turn(&sim, "k", shape, turns).await);
+            expected.turns += 1;
+            expected.input += got.input;
+            expected.cached += got.cached;
+            expected.cache_write += got.written;
+            expected.output += 5;
+        }
+    }
+    assert!(expected.cached > 0 && expected.cache_write > 0);
+    assert_eq!(sim.token_counts("k"), expected);
+    // A chat stream without usage, an error and a token count add nothing.
+    let (api, path, body) = request(Shape::Chat, 1);
+    let body = body.replacen('{', r#"{"stream":true,"#, 1);
+    assert_eq!(
+        call(&sim, api, "k", Method::POST, &path, &body)
+            .await
+            .status,
+        200
+    );
+    sim.script_next("k", 1, Behavior::Status(500));
+    assert_eq!(turn(&sim, "k", Shape::Chat, 1).await.status, 500);
+    assert_eq!(sim.token_counts("k"), expected);
+    assert_eq!(sim.token_counts("other"), TokenCounts::default());
+    let _ = turn(&sim, "other", Shape::Generate, 1).await;
+    assert_eq!(sim.token_counts_total().turns, expected.turns + 1);
+    sim.clear_token_counts();
+    assert_eq!(sim.token_counts_total(), TokenCounts::default());
 }
