@@ -40,21 +40,9 @@ impl Default for CacheConfig {
     }
 }
 
-/// A prompt as the cache sees it: the hash chain of its whole blocks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Prompt {
-    blocks: Vec<u64>,
-}
-
-impl Prompt {
-    /// Bytes in whole blocks.
-    fn cacheable_bytes(&self) -> usize {
-        self.blocks.len() * CACHE_BLOCK
-    }
-}
-
-/// Builds a [`Prompt`] from bytes pushed in order.
-#[derive(Debug)]
+/// A prompt as the cache sees it: the hash chain of its whole blocks, built from bytes pushed
+/// in order (and the last partial block, so that it can be extended).
+#[derive(Clone, Debug)]
 pub(crate) struct Chain {
     blocks: Vec<u64>,
     block: [u8; CACHE_BLOCK],
@@ -118,11 +106,14 @@ impl Chain {
         }
     }
 
-    /// The prompt (its whole blocks; a last partial block is not cacheable).
-    pub(crate) fn finish(self) -> Prompt {
-        Prompt {
-            blocks: self.blocks,
-        }
+    /// Bytes pushed.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len() * CACHE_BLOCK + self.filled
+    }
+
+    /// Bytes in whole blocks (a last partial block is not cacheable).
+    fn cacheable_bytes(&self) -> usize {
+        self.blocks.len() * CACHE_BLOCK
     }
 }
 
@@ -178,7 +169,7 @@ impl PromptCache {
     }
 
     /// What `key`'s cache holds for `prompt` at `now` (nothing is changed).
-    pub(crate) fn lookup(&self, key: &str, prompt: &Prompt, now: Instant) -> Lookup {
+    pub(crate) fn lookup(&self, key: &str, prompt: &Chain, now: Instant) -> Lookup {
         let min = self.config.min_prefix_bytes;
         if self.config.capacity == 0 || prompt.cacheable_bytes() < min.max(1) {
             return Lookup::default();
@@ -201,7 +192,7 @@ impl PromptCache {
 
     /// Remembers that `key` served `prompt` at `now`: stores it (renewing the prefix it
     /// shares), forgets expired prompts and those it extends, keeps at most the capacity.
-    pub(crate) fn store(&mut self, key: &str, prompt: &Prompt, now: Instant) {
+    pub(crate) fn store(&mut self, key: &str, prompt: &Chain, now: Instant) {
         let capacity = self.config.capacity;
         if capacity == 0 || prompt.cacheable_bytes() < self.config.min_prefix_bytes.max(1) {
             return;
@@ -227,10 +218,10 @@ impl PromptCache {
 mod tests {
     use super::*;
 
-    fn prompt(text: &str) -> Prompt {
+    fn prompt(text: &str) -> Chain {
         let mut chain = Chain::default();
         chain.extend(text.as_bytes());
-        chain.finish()
+        chain
     }
 
     #[test]

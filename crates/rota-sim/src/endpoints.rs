@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::cache::{Chain, Prompt};
+use crate::cache::Chain;
 
 use crate::objects::Objects;
 use crate::responses;
@@ -56,14 +56,14 @@ pub(crate) struct Parsed {
     /// The whole body, for the endpoints that read more than the model and stream flag.
     pub(crate) json: Option<Value>,
     /// A turn's conversation as the prompt cache sees it (`None` for other endpoints).
-    pub(crate) prompt: Option<Prompt>,
+    pub(crate) prompt: Option<Chain>,
 }
 
 /// A turn's conversation, in order, system prompt first: Chat `messages`; completions
 /// `prompt`; Responses `instructions` then `input`; Anthropic `system` then `messages`; Gemini
 /// `systemInstruction` then `contents`. Each part is its JSON text without insignificant
 /// whitespace, parts separated by a newline.
-fn prompt_of(endpoint: &Endpoint, probe: &Probe<'_>, json: Option<&Value>) -> Option<Prompt> {
+fn prompt_of(endpoint: &Endpoint, probe: &Probe<'_>, json: Option<&Value>) -> Option<Chain> {
     if !endpoint.is_turn() {
         return None;
     }
@@ -90,7 +90,7 @@ fn prompt_of(endpoint: &Endpoint, probe: &Probe<'_>, json: Option<&Value>) -> Op
             part(raw.get());
         }
     }
-    Some(chain.finish())
+    Some(chain)
 }
 
 /// Whether `endpoint` reads its whole body (rather than the [`Probe`] fields).
@@ -203,7 +203,14 @@ pub(crate) fn ok_reply(ctx: &Ctx<'_>, a: &Answer, objects: &Mutex<Objects>) -> R
             Reply::sse(openai::completion_stream(a, ctx.parsed.include_usage))
         }
         Endpoint::Completions => Reply::json(openai::completion_body(a)),
-        Endpoint::Responses => responses::create(&mut objects.lock(), ctx.key, json, a, stream),
+        Endpoint::Responses => responses::create(
+            &mut objects.lock(),
+            ctx.key,
+            json,
+            a,
+            stream,
+            ctx.parsed.prompt.as_ref(),
+        ),
         Endpoint::Response { id, action } => {
             responses::object(&mut objects.lock(), ctx.key, id, *action)
         }

@@ -26,7 +26,9 @@
 //! completions, Responses, messages, Gemini `generateContent` / `streamGenerateContent`) whose
 //! conversation — system prompt first, then the messages (`messages`, `prompt`,
 //! `instructions` + `input`, `system` + `messages`, `systemInstruction` + `contents`, as JSON
-//! without insignificant whitespace) — starts like one the same account answered with a
+//! without insignificant whitespace; a Responses turn naming a `previous_response_id`
+//! continues that response's conversation, its prompt and output, which also count as input
+//! tokens) — starts like one the same account answered with a
 //! success within the TTL (5 minutes, renewed by each hit) reports that shared prefix as
 //! cached: counted in whole [`CACHE_BLOCK`]-byte blocks, a token per 4 bytes, from a minimum
 //! prefix (256 bytes) and within the input tokens ([`CacheConfig`],

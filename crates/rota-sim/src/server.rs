@@ -26,6 +26,7 @@ use crate::log::{Bounded, Recorded, TokenRequest};
 use crate::oauth;
 use crate::objects::Objects;
 use crate::quota::{self, Admission, Quotas};
+use crate::responses;
 use crate::route::{Dialect, Endpoint, classify, dialect_of_prefix, wants_sse};
 use crate::script::{Behavior, Grants, Scripts};
 use crate::shapes::{self, Answer, Reply};
@@ -148,7 +149,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         Err(e) => (Bytes::new(), Err(format!("could not read body: {e}"))),
     };
-    let parsed = match parsed {
+    let mut parsed = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
             if refusal.is_none() {
@@ -158,6 +159,17 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     let owner = key.as_deref().unwrap_or("");
+    // A Responses turn that names a previous response continues its conversation, whose
+    // tokens count as input too.
+    let mut continued = 0;
+    if let (Endpoint::Responses, Some(json)) = (&endpoint, &parsed.json)
+        && let Some(previous) = json.get("previous_response_id").and_then(|v| v.as_str())
+        && let Some((chain, before)) =
+            responses::continued_prompt(&shared.objects.lock(), owner, previous, json.get("input"))
+    {
+        parsed.prompt = Some(chain);
+        continued = before;
+    }
     // Refused requests do not consume scripted behaviours.
     let mut behavior = match &refusal {
         None => shared.scripts.lock().take_for(owner, &body),
@@ -188,7 +200,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         shared.instance,
         shared.next_id.fetch_add(1, Ordering::Relaxed),
         unix_seconds(),
-        body.len(),
+        body.len() + continued,
     );
     // Only a turn answered with a success reads (and then writes) the account's prompt cache.
     let cached_prompt = match &parsed.prompt {

@@ -591,3 +591,68 @@ async fn token_counts_sum_what_the_answers_reported() {
     sim.clear_token_counts();
     assert_eq!(sim.token_counts_total(), TokenCounts::default());
 }
+
+#[tokio::test]
+async fn a_responses_chain_by_previous_response_id_reads_its_conversation_from_the_cache() {
+    let sim = Sim::start().await.expect("start");
+    let mut previous: Option<String> = None;
+    let mut cached = Vec::new();
+    for turn in 0..4 {
+        let mut body = json!({
+            "model": "o3",
+            "instructions": system(),
+            "input": format!("Question number {turn}: tell me more about the way accounts rotate, and why."),
+            "stream": turn == 3,
+        });
+        if let Some(id) = &previous {
+            body["previous_response_id"] = json!(id);
+        }
+        let reply = call(
+            &sim,
+            Api::OpenAi,
+            "k",
+            Method::POST,
+            "/v1/responses",
+            &body.to_string(),
+        )
+        .await;
+        let shape = if turn == 3 {
+            Shape::ResponsesStream
+        } else {
+            Shape::Responses
+        };
+        cached.push(usage(shape, &reply).cached);
+        if turn < 3 {
+            previous = reply.json()["id"].as_str().map(str::to_owned);
+        }
+    }
+    assert_eq!(cached[0], 0, "{cached:?}");
+    assert!(cached.windows(2).all(|w| w[1] > w[0]), "{cached:?}");
+    assert!(
+        cached.iter().all(|c| c % 16 == 0),
+        "whole blocks: {cached:?}"
+    );
+    // Another account cannot continue it, and has nothing cached.
+    let body = json!({"model": "o3", "instructions": system(), "input": "x", "previous_response_id": previous});
+    let other = call(
+        &sim,
+        Api::OpenAi,
+        "other",
+        Method::POST,
+        "/v1/responses",
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(other.status, 400);
+    let body = json!({"model": "o3", "instructions": system(), "input": "x"});
+    let other = call(
+        &sim,
+        Api::OpenAi,
+        "other",
+        Method::POST,
+        "/v1/responses",
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(usage(Shape::Responses, &other).cached, 0);
+}
