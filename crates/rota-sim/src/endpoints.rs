@@ -292,6 +292,23 @@ mod tests {
         assert!(parse(&Endpoint::Models { id: None }, b"").is_ok());
         assert!(parse(&Endpoint::Conversations, b"").is_ok());
         assert!(parse(&Endpoint::Conversations, b"[").is_err());
+        let prompt_len = |body: &[u8]| {
+            let generate = Endpoint::Gemini {
+                model: "g".into(),
+                method: GeminiMethod::Generate,
+            };
+            parse(&generate, body)
+                .ok()
+                .and_then(|p| p.prompt)
+                .map_or(0, |c| c.len())
+        };
+        let camel = prompt_len(br#"{"systemInstruction":{"parts":[]}, "contents": [ ]}"#);
+        let snake = prompt_len(br#"{"system_instruction":{"parts":[]},"contents":[]}"#);
+        // `{"parts":[]}` and `[]`, each with a newline.
+        assert_eq!((camel, snake), (16, 16));
+        assert!(
+            parse(&Endpoint::CountTokens, br#"{"messages":[]}"#).is_ok_and(|p| p.prompt.is_none())
+        );
         let e = parse(&Endpoint::Embeddings, br#"{"model":"e","input":"x"}"#);
         assert!(matches!(e, Ok(Parsed { json: Some(_), .. })));
     }
