@@ -3,6 +3,9 @@
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::cache::Chain;
 
 use crate::objects::Objects;
 use crate::responses;
@@ -10,15 +13,35 @@ use crate::route::{Endpoint, GeminiMethod};
 use crate::shapes::{Answer, Body, Reply, anthropic, gemini, openai, texts};
 
 /// The parts of a JSON request body the hot routes look at; everything else is skipped (but
-/// must be valid JSON).
+/// must be valid JSON). The conversation is borrowed as raw JSON text.
 #[derive(Deserialize)]
-struct Probe {
+struct Probe<'a> {
     #[serde(default)]
     model: Option<Value>,
     #[serde(default)]
     stream: Option<Value>,
     #[serde(default)]
     stream_options: Option<Value>,
+    /// Anthropic `system`.
+    #[serde(default, borrow)]
+    system: Option<&'a RawValue>,
+    /// Chat and Anthropic `messages`.
+    #[serde(default, borrow)]
+    messages: Option<&'a RawValue>,
+    /// Legacy completions `prompt`.
+    #[serde(default, borrow)]
+    prompt: Option<&'a RawValue>,
+    /// Gemini `systemInstruction`.
+    #[serde(
+        default,
+        borrow,
+        rename = "systemInstruction",
+        alias = "system_instruction"
+    )]
+    system_instruction: Option<&'a RawValue>,
+    /// Gemini `contents`.
+    #[serde(default, borrow)]
+    contents: Option<&'a RawValue>,
 }
 
 /// What a request asked for, once its path and body are understood.
@@ -32,6 +55,42 @@ pub(crate) struct Parsed {
     pub(crate) include_usage: bool,
     /// The whole body, for the endpoints that read more than the model and stream flag.
     pub(crate) json: Option<Value>,
+    /// A turn's conversation as the prompt cache sees it (`None` for other endpoints).
+    pub(crate) prompt: Option<Chain>,
+}
+
+/// A turn's conversation, in order, system prompt first: Chat `messages`; completions
+/// `prompt`; Responses `instructions` then `input`; Anthropic `system` then `messages`; Gemini
+/// `systemInstruction` then `contents`. Each part is its JSON text without insignificant
+/// whitespace, parts separated by a newline.
+fn prompt_of(endpoint: &Endpoint, probe: &Probe<'_>, json: Option<&Value>) -> Option<Chain> {
+    if !endpoint.is_turn() {
+        return None;
+    }
+    let mut chain = Chain::default();
+    let mut part = |text: &str| {
+        chain.extend_json(text.as_bytes());
+        chain.push(b'\n');
+    };
+    if let (Endpoint::Responses, Some(json)) = (endpoint, json) {
+        for name in ["instructions", "input"] {
+            if let Some(value) = json.get(name).filter(|v| !v.is_null()) {
+                part(&value.to_string());
+            }
+        }
+    } else {
+        let parts = [
+            probe.system,
+            probe.system_instruction,
+            probe.messages,
+            probe.contents,
+            probe.prompt,
+        ];
+        for raw in parts.into_iter().flatten() {
+            part(raw.get());
+        }
+    }
+    Some(chain)
 }
 
 /// Whether `endpoint` reads its whole body (rather than the [`Probe`] fields).
@@ -71,15 +130,20 @@ pub(crate) fn parse(endpoint: &Endpoint, body: &[u8]) -> Result<Parsed, String> 
             model: json.get("model").cloned(),
             stream: json.get("stream").cloned(),
             stream_options: json.get("stream_options").cloned(),
+            system: None,
+            messages: None,
+            prompt: None,
+            system_instruction: None,
+            contents: None,
         };
         (probe, Some(json))
     } else {
-        let probe: Probe =
+        let probe: Probe<'_> =
             serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
         (probe, None)
     };
-    let body_model = match probe.model {
-        Some(Value::String(model)) => Some(model),
+    let body_model = match &probe.model {
+        Some(Value::String(model)) => Some(model.clone()),
         _ => None,
     };
     let stream = match endpoint {
@@ -95,11 +159,13 @@ pub(crate) fn parse(endpoint: &Endpoint, body: &[u8]) -> Result<Parsed, String> 
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let prompt = prompt_of(endpoint, &probe, json.as_ref());
     Ok(Parsed {
         model: path_model.or(body_model),
         stream,
         include_usage,
         json,
+        prompt,
     })
 }
 
@@ -137,7 +203,14 @@ pub(crate) fn ok_reply(ctx: &Ctx<'_>, a: &Answer, objects: &Mutex<Objects>) -> R
             Reply::sse(openai::completion_stream(a, ctx.parsed.include_usage))
         }
         Endpoint::Completions => Reply::json(openai::completion_body(a)),
-        Endpoint::Responses => responses::create(&mut objects.lock(), ctx.key, json, a, stream),
+        Endpoint::Responses => responses::create(
+            &mut objects.lock(),
+            ctx.key,
+            json,
+            a,
+            stream,
+            ctx.parsed.prompt.as_ref(),
+        ),
         Endpoint::Response { id, action } => {
             responses::object(&mut objects.lock(), ctx.key, id, *action)
         }
@@ -219,6 +292,23 @@ mod tests {
         assert!(parse(&Endpoint::Models { id: None }, b"").is_ok());
         assert!(parse(&Endpoint::Conversations, b"").is_ok());
         assert!(parse(&Endpoint::Conversations, b"[").is_err());
+        let prompt_len = |body: &[u8]| {
+            let generate = Endpoint::Gemini {
+                model: "g".into(),
+                method: GeminiMethod::Generate,
+            };
+            parse(&generate, body)
+                .ok()
+                .and_then(|p| p.prompt)
+                .map_or(0, |c| c.len())
+        };
+        let camel = prompt_len(br#"{"systemInstruction":{"parts":[]}, "contents": [ ]}"#);
+        let snake = prompt_len(br#"{"system_instruction":{"parts":[]},"contents":[]}"#);
+        // `{"parts":[]}` and `[]`, each with a newline.
+        assert_eq!((camel, snake), (16, 16));
+        assert!(
+            parse(&Endpoint::CountTokens, br#"{"messages":[]}"#).is_ok_and(|p| p.prompt.is_none())
+        );
         let e = parse(&Endpoint::Embeddings, br#"{"model":"e","input":"x"}"#);
         assert!(matches!(e, Ok(Parsed { json: Some(_), .. })));
     }

@@ -19,8 +19,33 @@
 //! `response.created` … `response.completed` with `sequence_number`s; chat chunks with a role
 //! delta first, a usage chunk on `stream_options.include_usage`, `[DONE]`; Anthropic
 //! `message_start` … `message_stop` with `ping`; Gemini `GenerateContentResponse` chunks).
-//! Usage blocks carry cached-token fields (always 0; input tokens are estimated as one per
-//! 4 body bytes).
+//! Usage blocks carry the real token fields; input tokens are estimated as one per 4 body
+//! bytes.
+//!
+//! Like the providers, the sim keeps a prompt cache per account (credential): a turn (chat,
+//! completions, Responses, messages, Gemini `generateContent` / `streamGenerateContent`) whose
+//! conversation — system prompt first, then the messages (`messages`, `prompt`,
+//! `instructions` + `input`, `system` + `messages`, `systemInstruction` + `contents`, as JSON
+//! without insignificant whitespace; a Responses turn naming a `previous_response_id`
+//! continues that response's conversation, its prompt and output, which also count as input
+//! tokens) — starts like one the same account answered with a
+//! success within the TTL (5 minutes, renewed by each hit) reports that shared prefix as
+//! cached: counted in whole [`CACHE_BLOCK`]-byte blocks, a token per 4 bytes, from a minimum
+//! prefix (256 bytes) and within the input tokens ([`CacheConfig`],
+//! [`SimHandle::set_prompt_cache`]). It is reported where each API does: OpenAI
+//! `usage.prompt_tokens_details.cached_tokens` (chat and completions, `prompt_tokens`
+//! includes them), Responses `usage.input_tokens_details.cached_tokens` (`input_tokens`
+//! includes them), Gemini `usageMetadata.cachedContentTokenCount` (`promptTokenCount`
+//! includes them), Anthropic `usage.cache_read_input_tokens`, with
+//! `cache_creation_input_tokens` for the whole blocks of a cacheable prompt beyond the part
+//! read, and `input_tokens` the rest (neither read nor written). Streams carry the same counts
+//! in their usage-bearing events. Token counts and embeddings neither read nor fill the
+//! cache, nor do errors. [`SimHandle::token_counts`] sums what the answers reported per
+//! account (the ground truth a gateway's own counts can be checked against).
+//!
+//! Accounts can have per-minute and daily request quotas ([`SimHandle::quota`]); a turn over
+//! quota is answered `429` in the route's own shape with the provider's way of saying when to
+//! come back, and successful turns carry the remaining-quota headers.
 //!
 //! Every request on an API route is answered according to a [`Behavior`] scripted for the
 //! credential it carried, and recorded as a [`Recorded`]. Like the real APIs, each route reads
@@ -73,17 +98,20 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod cache;
 mod endpoints;
 mod errors;
 mod fault;
 mod log;
 mod oauth;
 mod objects;
+mod quota;
 mod responses;
 mod route;
 mod script;
 mod server;
 mod shapes;
+mod usage;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -93,11 +121,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use auth::account_id;
+pub use cache::{CACHE_BLOCK, CacheConfig};
 pub use errors::{go_duration, google_duration};
 pub use log::{LOG_CAPACITY, Recorded, TokenRequest};
 pub use objects::OBJECT_CAPACITY;
+pub use quota::Quota;
 pub use script::{Behavior, Grant, RateLimit};
 pub use shapes::ANSWER_TEXT;
+pub use usage::TokenCounts;
 
 use fault::{Conn, FaultListener};
 use server::Shared;
@@ -260,6 +291,54 @@ impl SimHandle {
     /// Forgets every stored object.
     pub fn clear_objects(&self) {
         self.inner.shared.objects.lock().clear();
+    }
+
+    /// Replaces the prompt cache's configuration (TTL, minimum prefix, prompts kept per
+    /// account; [`CacheConfig::default`] unless set). Prompts already cached stay, within the
+    /// new capacity.
+    pub fn set_prompt_cache(&self, config: CacheConfig) {
+        self.inner.shared.cache.lock().configure(config);
+    }
+
+    /// Forgets every cached prompt of every account.
+    pub fn clear_prompt_cache(&self) {
+        self.inner.shared.cache.lock().clear();
+    }
+
+    /// The tokens the answers to `key`'s successful turns reported, summed (every turn whose
+    /// answer carried usage; not a stalled one).
+    pub fn token_counts(&self, key: &str) -> TokenCounts {
+        self.inner.shared.tallies.lock().get(key)
+    }
+
+    /// [`token_counts`](Self::token_counts) summed over every account.
+    pub fn token_counts_total(&self) -> TokenCounts {
+        self.inner.shared.tallies.lock().total()
+    }
+
+    /// Forgets the token counts.
+    pub fn clear_token_counts(&self) {
+        self.inner.shared.tallies.lock().clear();
+    }
+
+    /// Sets the request quotas of the account behind `key`, keeping the requests it already
+    /// made in the current windows; [`Quota::new`] (no limits) removes them and forgets the
+    /// counts. Only turns count (chat, completions, Responses, messages, Gemini
+    /// `generateContent` / `streamGenerateContent`), and only those the script would answer
+    /// with [`Behavior::Ok`] or [`Behavior::Slow`]: any other scripted behaviour wins.
+    ///
+    /// While a quota is set, successful turns carry where the account stands (OpenAI
+    /// `x-ratelimit-limit-requests` / `-remaining-requests` / `-reset-requests`, Anthropic
+    /// `anthropic-ratelimit-requests-limit` / `-remaining` / `-reset`; Gemini sends none),
+    /// for the tighter of the two windows. A turn over quota is not counted and is answered
+    /// `429` in the route's shape: Gemini `RESOURCE_EXHAUSTED` with a `RetryInfo.retryDelay`
+    /// (`RATE_LIMIT_EXCEEDED`, until the minute window frees a slot) or, for the daily
+    /// quota, `QUOTA_EXHAUSTED` with `ErrorInfo.metadata.quotaResetDelay` too; OpenAI a
+    /// `rate_limit_exceeded` error ("Rate limit reached … Please try again in 20s.") with
+    /// `Retry-After` and `x-ratelimit-*` headers; Anthropic a `rate_limit_error` with
+    /// `retry-after` and `anthropic-ratelimit-requests-*` headers.
+    pub fn quota(&self, key: &str, quota: Quota) {
+        self.inner.shared.quotas.lock().set(key, quota);
     }
 
     /// Sets how the token endpoint answers `refresh_token` from now on.

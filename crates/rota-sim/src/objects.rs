@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::cache::Chain;
+
 /// How many objects the sim remembers by default; older ones are forgotten first.
 pub const OBJECT_CAPACITY: usize = 100_000;
 
@@ -19,6 +21,10 @@ pub(crate) struct Stored {
     pub(crate) input: String,
     /// Responses only: created with `background: true` (so it can be cancelled).
     pub(crate) background: bool,
+    /// Responses only: the conversation so far as the prompt cache sees it (this response's
+    /// prompt, then its output), which a request naming it as `previous_response_id`
+    /// continues.
+    pub(crate) chain: Option<Chain>,
 }
 
 /// Bounded id → object map.
@@ -118,6 +124,7 @@ mod tests {
             body: String::from("{}"),
             input: String::from("[]"),
             background: false,
+            chain: None,
         }
     }
 

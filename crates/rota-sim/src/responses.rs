@@ -7,10 +7,11 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::cache::Chain;
 use crate::objects::{Objects, Stored};
 use crate::route::ObjectAction;
 use crate::shapes::openai::{self, ResponseEcho};
-use crate::shapes::{Answer, Reply};
+use crate::shapes::{ANSWER_TEXT, Answer, Reply};
 
 fn not_found(id: &str) -> Reply {
     Reply::error(
@@ -88,6 +89,25 @@ fn input_items(input: Option<&Value>, a: &Answer) -> Vec<Value> {
     }
 }
 
+/// The prompt of a request that continues `previous` (a response `key` owns): that
+/// response's conversation (its prompt and output), then this request's `input`; and the
+/// length of the conversation it continues, in bytes. `None` if `previous` is not `key`'s or
+/// was stored without one.
+pub(crate) fn continued_prompt(
+    objects: &Objects,
+    key: &str,
+    previous: &str,
+    input: Option<&Value>,
+) -> Option<(Chain, usize)> {
+    let mut chain = objects.get_for(previous, key)?.chain.clone()?;
+    let before = chain.len();
+    if let Some(input) = input.filter(|i| !i.is_null()) {
+        chain.extend_json(input.to_string().as_bytes());
+        chain.push(b'\n');
+    }
+    Some((chain, before))
+}
+
 /// `POST /v1/responses`.
 pub(crate) fn create(
     objects: &mut Objects,
@@ -95,6 +115,7 @@ pub(crate) fn create(
     json: Option<&Value>,
     a: &Answer,
     stream: bool,
+    prompt: Option<&Chain>,
 ) -> Reply {
     let field = |name: &str| json.and_then(|j| j.get(name));
     let previous = field("previous_response_id")
@@ -134,6 +155,13 @@ pub(crate) fn create(
     if echo.store {
         let mut items = input_items(field("input"), a);
         items.reverse();
+        let chain = prompt.map(|prompt| {
+            let mut chain = prompt.clone();
+            let output = openai::message_item(a, "completed", Some(ANSWER_TEXT));
+            chain.extend_json(output.to_string().as_bytes());
+            chain.push(b'\n');
+            chain
+        });
         objects.insert(
             a.id("resp_"),
             Stored {
@@ -141,6 +169,7 @@ pub(crate) fn create(
                 body: completed.to_string(),
                 input: Value::Array(items).to_string(),
                 background: echo.background,
+                chain,
             },
         );
     }
@@ -236,6 +265,7 @@ pub(crate) fn create_conversation(
             body: body.clone(),
             input: String::from("[]"),
             background: false,
+            chain: None,
         },
     );
     Reply::json(body)

@@ -127,6 +127,23 @@ impl Endpoint {
         )
     }
 
+    /// Whether this endpoint generates a turn (chat, completions, Responses, messages,
+    /// Gemini `generateContent` / `streamGenerateContent`): the requests the prompt cache and
+    /// the quotas count.
+    pub(crate) fn is_turn(&self) -> bool {
+        matches!(
+            self,
+            Self::Chat
+                | Self::Completions
+                | Self::Responses
+                | Self::Messages
+                | Self::Gemini {
+                    method: GeminiMethod::Generate | GeminiMethod::Stream,
+                    ..
+                }
+        )
+    }
+
     /// The model named by the path (Gemini methods and model lookups).
     pub(crate) fn path_model(&self) -> Option<&str> {
         match self {

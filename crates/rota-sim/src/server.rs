@@ -18,15 +18,19 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::auth::{Creds, account_id};
+use crate::cache::PromptCache;
 use crate::endpoints::{Ctx, Parsed, ok_reply, parse};
 use crate::errors::{rate_limit_body, status_body, unauthorized_body};
 use crate::fault::{self, Conn, End, Raw};
 use crate::log::{Bounded, Recorded, TokenRequest};
 use crate::oauth;
 use crate::objects::Objects;
-use crate::route::{Dialect, classify, dialect_of_prefix, wants_sse};
+use crate::quota::{self, Admission, Quotas};
+use crate::responses;
+use crate::route::{Dialect, Endpoint, classify, dialect_of_prefix, wants_sse};
 use crate::script::{Behavior, Grants, Scripts};
 use crate::shapes::{self, Answer, Reply};
+use crate::usage::Tallies;
 
 /// Largest request body the sim reads.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -45,6 +49,12 @@ pub(crate) struct Shared {
     pub(crate) issued: Mutex<HashSet<String>>,
     /// Whether each route reads only its real API's credential header.
     pub(crate) strict: AtomicBool,
+    /// The prompts each account served recently.
+    pub(crate) cache: Mutex<PromptCache>,
+    /// Each account's request quotas and counts.
+    pub(crate) quotas: Mutex<Quotas>,
+    /// Token counts the answers reported, per account.
+    pub(crate) tallies: Mutex<Tallies>,
     next_id: AtomicU64,
     /// Distinguishes this sim's ids from another's.
     instance: u32,
@@ -62,6 +72,9 @@ impl Shared {
             objects: Mutex::default(),
             issued: Mutex::default(),
             strict: AtomicBool::new(true),
+            cache: Mutex::default(),
+            quotas: Mutex::default(),
+            tallies: Mutex::default(),
             next_id: AtomicU64::new(0),
             instance,
             stop,
@@ -136,7 +149,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         Err(e) => (Bytes::new(), Err(format!("could not read body: {e}"))),
     };
-    let parsed = match parsed {
+    let mut parsed = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
             if refusal.is_none() {
@@ -146,19 +159,58 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     let owner = key.as_deref().unwrap_or("");
+    // A Responses turn that names a previous response continues its conversation, whose
+    // tokens count as input too.
+    let mut continued = 0;
+    if let (Endpoint::Responses, Some(json)) = (&endpoint, &parsed.json)
+        && let Some(previous) = json.get("previous_response_id").and_then(|v| v.as_str())
+        && let Some((chain, before)) =
+            responses::continued_prompt(&shared.objects.lock(), owner, previous, json.get("input"))
+    {
+        parsed.prompt = Some(chain);
+        continued = before;
+    }
     // Refused requests do not consume scripted behaviours.
-    let behavior = match &refusal {
+    let mut behavior = match &refusal {
         None => shared.scripts.lock().take_for(owner, &body),
         Some(Refusal::Credential(_)) => Behavior::Status(401),
         Some(Refusal::Body(_)) => Behavior::Status(400),
     };
-    let answer = Answer::new(
+    // The quota counts the turns the script lets through as plain successes; any other
+    // scripted behaviour wins and counts nothing.
+    let mut extra_headers = Vec::new();
+    let mut over_quota = None;
+    if refusal.is_none()
+        && endpoint.is_turn()
+        && matches!(behavior, Behavior::Ok | Behavior::Slow(_))
+    {
+        match shared.quotas.lock().admit(owner, at) {
+            Admission::Unlimited => {}
+            Admission::Admitted(standing) => {
+                extra_headers = quota::standing_headers(dialect, &standing);
+            }
+            Admission::Refused(standing) => {
+                behavior = Behavior::Status(429);
+                over_quota = Some(standing);
+            }
+        }
+    }
+    let mut answer = Answer::new(
         parsed.model.as_deref(),
         shared.instance,
         shared.next_id.fetch_add(1, Ordering::Relaxed),
         unix_seconds(),
-        body.len(),
+        body.len() + continued,
     );
+    // Only a turn answered with a success reads (and then writes) the account's prompt cache.
+    let cached_prompt = match &parsed.prompt {
+        Some(prompt) if refusal.is_none() && answers_ok(&behavior) => {
+            let lookup = shared.cache.lock().lookup(owner, prompt, at);
+            answer.set_cache(lookup.read, lookup.write);
+            Some(prompt)
+        }
+        _ => None,
+    };
     let stream_override = match behavior {
         Behavior::StallAfterHeaders { sse, .. } => Some(sse),
         _ => None,
@@ -170,7 +222,24 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         stream_override,
         sse: wants_sse(query) || stream_override == Some(true),
     };
-    let reply = reply_for(&shared, &ctx, &answer, &behavior, refusal, dialect);
+    let reply = match over_quota {
+        Some(standing) => {
+            let model = parsed.model.as_deref().unwrap_or("sim-model");
+            let (reply, headers) = quota::refusal(dialect, &standing, model);
+            extra_headers = headers;
+            Some(reply)
+        }
+        None => reply_for(&shared, &ctx, &answer, &behavior, refusal, dialect),
+    };
+    if let Some(prompt) = cached_prompt
+        && reply.as_ref().is_some_and(|r| r.status.is_success())
+    {
+        shared.cache.lock().store(owner, prompt, at);
+        if stream_override.is_none() && carries_usage(&endpoint, &parsed) {
+            let anthropic = dialect == Dialect::Anthropic;
+            shared.tallies.lock().add(owner, &answer, anthropic);
+        }
+    }
     let recorded_status = match (&behavior, &reply) {
         (Behavior::Reset | Behavior::Garbage | Behavior::Hang, _) => 0,
         (Behavior::BadChunking, _) => 200,
@@ -241,9 +310,41 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => {}
     }
+    for (name, value) in extra_headers {
+        headers.insert(name, value);
+    }
     headers.insert(HeaderName::from_static("x-sim-account"), account_header);
     headers.insert(HeaderName::from_static("x-sim-model"), model_header);
     response
+}
+
+/// Whether a behaviour answers with the route's normal (successful) answer.
+fn answers_ok(behavior: &Behavior) -> bool {
+    matches!(
+        behavior,
+        Behavior::Ok
+            | Behavior::OkWithQuota { .. }
+            | Behavior::Slow(_)
+            | Behavior::StallAfterHeaders { status: 200, .. }
+    )
+}
+
+/// Whether the successful answer to a turn carries usage: not a chat or completions stream
+/// without `stream_options.include_usage`, nor a background Responses answer (queued).
+fn carries_usage(endpoint: &Endpoint, parsed: &Parsed) -> bool {
+    let background = || {
+        parsed
+            .json
+            .as_ref()
+            .and_then(|j| j.get("background"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    };
+    match endpoint {
+        Endpoint::Chat | Endpoint::Completions => !parsed.stream || parsed.include_usage,
+        Endpoint::Responses => parsed.stream || !background(),
+        _ => true,
+    }
 }
 
 /// The reply a behaviour gives, or `None` for the faults that send no answer of their own.

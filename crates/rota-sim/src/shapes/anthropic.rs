@@ -8,12 +8,14 @@ use super::{ANSWER_TEXT, Answer, MODEL_IDS, OUTPUT_TOKENS, PIECES, event};
 pub(crate) fn message_body(a: &Answer) -> String {
     let Answer {
         model,
-        input_tokens,
+        cached_tokens,
+        cache_write_tokens,
         ..
     } = a;
+    let input_tokens = a.uncached_input_tokens();
     let id = a.id("msg_");
     format!(
-        r#"{{"id":"{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"text","text":"{ANSWER_TEXT}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":{OUTPUT_TOKENS},"service_tier":"standard"}}}}"#
+        r#"{{"id":"{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"text","text":"{ANSWER_TEXT}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":{cache_write_tokens},"cache_read_input_tokens":{cached_tokens},"output_tokens":{OUTPUT_TOKENS},"service_tier":"standard"}}}}"#
     )
 }
 
@@ -22,15 +24,17 @@ pub(crate) fn message_body(a: &Answer) -> String {
 pub(crate) fn message_stream(a: &Answer) -> Vec<String> {
     let Answer {
         model,
-        input_tokens,
+        cached_tokens,
+        cache_write_tokens,
         ..
     } = a;
+    let input_tokens = a.uncached_input_tokens();
     let id = a.id("msg_");
     let mut events = Vec::with_capacity(PIECES.len() + 6);
     events.push(event(
         "message_start",
         &format!(
-            r#"{{"type":"message_start","message":{{"id":"{id}","type":"message","role":"assistant","model":{model},"content":[],"stop_reason":null,"stop_sequence":null,"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1,"service_tier":"standard"}}}}}}"#
+            r#"{{"type":"message_start","message":{{"id":"{id}","type":"message","role":"assistant","model":{model},"content":[],"stop_reason":null,"stop_sequence":null,"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":{cache_write_tokens},"cache_read_input_tokens":{cached_tokens},"output_tokens":1,"service_tier":"standard"}}}}}}"#
         ),
     ));
     events.push(event(

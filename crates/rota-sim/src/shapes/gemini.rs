@@ -14,6 +14,7 @@ fn chunk(a: &Answer, text: &str, output_tokens: u64, last: bool) -> String {
     let Answer {
         model,
         input_tokens,
+        cached_tokens,
         tag,
         ..
     } = a;
@@ -24,7 +25,7 @@ fn chunk(a: &Answer, text: &str, output_tokens: u64, last: bool) -> String {
     };
     let total = input_tokens + output_tokens;
     format!(
-        r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}}]}}{finish},"index":0}}],"usageMetadata":{{"promptTokenCount":{input_tokens},"cachedContentTokenCount":0,"candidatesTokenCount":{output_tokens},"totalTokenCount":{total},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{input_tokens}}}]}},"modelVersion":{model},"responseId":"{tag}"}}"#
+        r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"{text}"}}]}}{finish},"index":0}}],"usageMetadata":{{"promptTokenCount":{input_tokens},"cachedContentTokenCount":{cached_tokens},"candidatesTokenCount":{output_tokens},"totalTokenCount":{total},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{input_tokens}}}]}},"modelVersion":{model},"responseId":"{tag}"}}"#
     )
 }
 

@@ -39,8 +39,14 @@ pub(crate) struct Answer {
     pub(crate) tag: String,
     /// Unix seconds.
     pub(crate) created: u64,
-    /// Input tokens of the request (estimated from its body: a token per 4 bytes, at least 1).
+    /// Input tokens of the request (estimated from its body: a token per 4 bytes, at least 1),
+    /// cached ones included.
     pub(crate) input_tokens: u64,
+    /// Of `input_tokens`, those read from the account's prompt cache.
+    pub(crate) cached_tokens: u64,
+    /// Of `input_tokens`, those this answer writes to the prompt cache (reported by Anthropic
+    /// only).
+    pub(crate) cache_write_tokens: u64,
 }
 
 impl Answer {
@@ -61,7 +67,22 @@ impl Answer {
             tag: format!("{instance:08x}{seq:016x}"),
             created,
             input_tokens: (body_len as u64 / 4).max(1),
+            cached_tokens: 0,
+            cache_write_tokens: 0,
         }
+    }
+
+    /// Sets the cached and cache-write tokens from bytes read from and written to the prompt
+    /// cache (a token per 4 bytes, within the input tokens).
+    pub(crate) fn set_cache(&mut self, read_bytes: usize, write_bytes: usize) {
+        self.cached_tokens = (read_bytes as u64 / 4).min(self.input_tokens);
+        self.cache_write_tokens =
+            (write_bytes as u64 / 4).min(self.input_tokens - self.cached_tokens);
+    }
+
+    /// Anthropic's `input_tokens`: the input neither read from nor written to the cache.
+    pub(crate) fn uncached_input_tokens(&self) -> u64 {
+        self.input_tokens - self.cached_tokens - self.cache_write_tokens
     }
 
     /// This answer's id with `prefix` (`resp_`, `msg_`, `chatcmpl-`, …).

@@ -18,11 +18,12 @@ pub(crate) fn chat_body(a: &Answer) -> String {
         model,
         created,
         input_tokens,
+        cached_tokens,
         ..
     } = a;
     let (id, total) = (a.id("chatcmpl-"), a.total_tokens());
     format!(
-        r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{ANSWER_TEXT}","refusal":null,"annotations":[]}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{input_tokens},"completion_tokens":{OUTPUT_TOKENS},"total_tokens":{total},"prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}},"service_tier":"default","system_fingerprint":"fp_rota_sim"}}"#
+        r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":"{ANSWER_TEXT}","refusal":null,"annotations":[]}},"logprobs":null,"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{input_tokens},"completion_tokens":{OUTPUT_TOKENS},"total_tokens":{total},"prompt_tokens_details":{{"cached_tokens":{cached_tokens},"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}},"service_tier":"default","system_fingerprint":"fp_rota_sim"}}"#
     )
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn chat_stream(a: &Answer, include_usage: bool) -> Vec<String> {
         model,
         created,
         input_tokens,
+        cached_tokens,
         ..
     } = a;
     let id = a.id("chatcmpl-");
@@ -68,7 +70,7 @@ pub(crate) fn chat_stream(a: &Answer, include_usage: bool) -> Vec<String> {
         events.push(chunk(
             "[]",
             &format!(
-                r#","usage":{{"prompt_tokens":{input_tokens},"completion_tokens":{OUTPUT_TOKENS},"total_tokens":{total},"prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}}"#
+                r#","usage":{{"prompt_tokens":{input_tokens},"completion_tokens":{OUTPUT_TOKENS},"total_tokens":{total},"prompt_tokens_details":{{"cached_tokens":{cached_tokens},"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}}"#
             ),
         ));
     }
@@ -81,6 +83,7 @@ fn completion_usage(a: &Answer) -> Value {
         "prompt_tokens": a.input_tokens,
         "completion_tokens": OUTPUT_TOKENS,
         "total_tokens": a.total_tokens(),
+        "prompt_tokens_details": { "cached_tokens": a.cached_tokens, "audio_tokens": 0 },
     })
 }
 
@@ -181,7 +184,7 @@ pub(crate) fn response_object(
             json!([message_item(a, "completed", Some(ANSWER_TEXT))]),
             json!({
                 "input_tokens": a.input_tokens,
-                "input_tokens_details": { "cached_tokens": 0 },
+                "input_tokens_details": { "cached_tokens": a.cached_tokens },
                 "output_tokens": OUTPUT_TOKENS,
                 "output_tokens_details": { "reasoning_tokens": 0 },
                 "total_tokens": a.total_tokens(),
