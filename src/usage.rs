@@ -33,79 +33,64 @@ pub struct Usage {
     pub output: u64,
 }
 
-/// The count under `key` (given with its quotes) in a usage object: the first
-/// `"key": <digits>`; 0 when absent or not a number. Keys are matched with their quotes, so
-/// `"input_tokens"` never matches inside `"cache_read_input_tokens"`, and a nested key (the
-/// `"cached_tokens"` of `prompt_tokens_details`) is found where it sits. A usage object has a
-/// dozen small fields: a few searches are cheaper than a JSON parse.
-fn count(object: &[u8], key: &Finder<'_>) -> u64 {
-    let mut at = 0;
-    while let Some(found) = key.find(&object[at..]) {
-        let rest = &object[at + found + key.needle().len()..];
-        let rest = rest.trim_ascii_start();
-        if let Some(value) = rest.strip_prefix(b":") {
-            let value = value.trim_ascii_start();
-            let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
-            return std::str::from_utf8(&value[..digits])
-                .ok()
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(0);
-        }
-        at += found + 1;
+/// The counts a usage object may carry, in one protocol or another.
+#[derive(Debug, Default)]
+struct Counts([u64; KEYS.len()]);
+
+/// The keys read from usage objects, wherever they sit in one (the `cached_tokens` of
+/// `prompt_tokens_details` too).
+const KEYS: [&[u8]; 10] = [
+    b"input_tokens",
+    b"output_tokens",
+    b"cache_read_input_tokens",
+    b"cache_creation_input_tokens",
+    b"cached_tokens",
+    b"prompt_tokens",
+    b"completion_tokens",
+    b"promptTokenCount",
+    b"cachedContentTokenCount",
+    b"candidatesTokenCount",
+];
+
+impl Counts {
+    fn get(&self, key: &[u8]) -> u64 {
+        KEYS.iter().position(|k| *k == key).map_or(0, |i| self.0[i])
     }
-    0
-}
 
-macro_rules! keys {
-    ($($name:ident = $key:literal;)*) => {
-        $(static $name: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new($key));)*
-    };
-}
-
-keys! {
-    INPUT_TOKENS = b"\"input_tokens\"";
-    OUTPUT_TOKENS = b"\"output_tokens\"";
-    CACHE_READ = b"\"cache_read_input_tokens\"";
-    CACHE_CREATION = b"\"cache_creation_input_tokens\"";
-    CACHED_TOKENS = b"\"cached_tokens\"";
-    PROMPT_TOKENS = b"\"prompt_tokens\"";
-    COMPLETION_TOKENS = b"\"completion_tokens\"";
-    PROMPT_TOKEN_COUNT = b"\"promptTokenCount\"";
-    CACHED_CONTENT = b"\"cachedContentTokenCount\"";
-    CANDIDATES = b"\"candidatesTokenCount\"";
-}
-
-/// The usage in one protocol's usage object.
-fn read_object(object: &[u8], protocol: Protocol) -> Usage {
-    let n = |key: &LazyLock<Finder<'static>>| count(object, key);
-    match protocol {
-        Protocol::Anthropic => {
-            let (read, write) = (n(&CACHE_READ), n(&CACHE_CREATION));
-            Usage {
-                input: n(&INPUT_TOKENS) + read + write,
-                cached: read,
-                cache_write: write,
-                output: n(&OUTPUT_TOKENS),
+    fn usage(&self, protocol: Protocol) -> Usage {
+        let n = |key: &[u8]| self.get(key);
+        match protocol {
+            Protocol::Anthropic => {
+                let (read, write) = (
+                    n(b"cache_read_input_tokens"),
+                    n(b"cache_creation_input_tokens"),
+                );
+                Usage {
+                    input: n(b"input_tokens") + read + write,
+                    cached: read,
+                    cache_write: write,
+                    output: n(b"output_tokens"),
+                }
             }
+            Protocol::Gemini => Usage {
+                input: n(b"promptTokenCount"),
+                cached: n(b"cachedContentTokenCount"),
+                cache_write: 0,
+                output: n(b"candidatesTokenCount"),
+            },
+            Protocol::OpenAiResponses => Usage {
+                input: n(b"input_tokens"),
+                cached: n(b"cached_tokens"),
+                cache_write: 0,
+                output: n(b"output_tokens"),
+            },
+            Protocol::OpenAiChat | Protocol::Other => Usage {
+                input: n(b"prompt_tokens"),
+                cached: n(b"cached_tokens"),
+                cache_write: 0,
+                output: n(b"completion_tokens"),
+            },
         }
-        Protocol::Gemini => Usage {
-            input: n(&PROMPT_TOKEN_COUNT),
-            cached: n(&CACHED_CONTENT),
-            cache_write: 0,
-            output: n(&CANDIDATES),
-        },
-        Protocol::OpenAiResponses => Usage {
-            input: n(&INPUT_TOKENS),
-            cached: n(&CACHED_TOKENS),
-            cache_write: 0,
-            output: n(&OUTPUT_TOKENS),
-        },
-        Protocol::OpenAiChat | Protocol::Other => Usage {
-            input: n(&PROMPT_TOKENS),
-            cached: n(&CACHED_TOKENS),
-            cache_write: 0,
-            output: n(&COMPLETION_TOKENS),
-        },
     }
 }
 
@@ -183,11 +168,10 @@ impl UsageReader {
                 }
             };
             match object_at(&bytes[after_key..]) {
-                Object::Found(range) => {
-                    let object = &bytes[after_key + range.start..after_key + range.end];
-                    let usage = read_object(object, self.protocol);
+                Object::Found(counts, end) => {
+                    let usage = counts.usage(self.protocol);
                     self.seen.get_or_insert_with(Usage::default).merge(usage);
-                    at = after_key + range.end;
+                    at = after_key + end;
                 }
                 Object::Other(n) => at = after_key + n.max(1),
                 Object::Cut => {
@@ -244,15 +228,16 @@ fn key_end(bytes: &[u8]) -> KeyEnd {
 }
 
 enum Object {
-    /// The object's bytes (from `{` to `}`) at this range.
-    Found(std::ops::Range<usize>),
+    /// An object: the counts it carries, and where it ends (just past its `}`).
+    Found(Counts, usize),
     /// The value is something else (`null`, a number): skip this many bytes.
     Other(usize),
     /// The frame ends inside it.
     Cut,
 }
 
-/// The JSON object starting after white space at the beginning of `bytes`.
+/// The JSON object starting after white space at the beginning of `bytes`, read in one pass:
+/// every key of [`KEYS`] followed by a number, at any depth, is counted.
 fn object_at(bytes: &[u8]) -> Object {
     let Some(open) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Object::Cut;
@@ -260,27 +245,59 @@ fn object_at(bytes: &[u8]) -> Object {
     if bytes[open] != b'{' {
         return Object::Other(open);
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate().skip(open) {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Object::Found(open..i + 1);
+    let mut counts = Counts::default();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // A string: up to its closing quote (escapes skipped).
+                let start = i + 1;
+                let mut j = start;
+                loop {
+                    let Some(k) = memchr::memchr2(b'"', b'\\', &bytes[j..]) else {
+                        return Object::Cut;
+                    };
+                    if bytes[j + k] == b'\\' {
+                        j += k + 2;
+                        if j > bytes.len() {
+                            return Object::Cut;
+                        }
+                        continue;
+                    }
+                    j += k;
+                    break;
+                }
+                let text = &bytes[start..j];
+                i = j + 1;
+                // A key of ours, then `:` and a number: counted.
+                let rest = &bytes[i..];
+                let after = rest.len() - rest.trim_ascii_start().len();
+                if rest.get(after) == Some(&b':')
+                    && let Some(slot) = KEYS.iter().position(|k| *k == text)
+                {
+                    let value = rest[after + 1..].trim_ascii_start();
+                    let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
+                    if let Some(n) = std::str::from_utf8(&value[..digits])
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                    {
+                        counts.0[slot] = n;
+                    }
                 }
             }
-            _ => {}
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' => {
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Object::Found(counts, i);
+                }
+            }
+            _ => i += 1,
         }
     }
     Object::Cut
