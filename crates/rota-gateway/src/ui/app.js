@@ -191,9 +191,9 @@
     return Math.floor(m / 60) + 'h ' + String(m % 60).padStart(2, '0') + 'm';
   }
 
+  // GET /admin/accounts: cache_hit_ratio = cached ÷ input prompt tokens, null before any usage.
   function hitRatio(a) {
-    const t = a.tokens || {};
-    const r = a.cache_hit_ratio ?? a.hit_ratio ?? t.cache_hit_ratio ?? t.hit_ratio;
+    const r = a.cache_hit_ratio;
     return typeof r === 'number' && Number.isFinite(r) ? (r * 100).toFixed(1) + ' %' : '—';
   }
 
