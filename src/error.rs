@@ -45,6 +45,9 @@ pub enum Error {
         account: AccountId,
         /// Which attempt of the request it was (1-based), as `X-Rota-Attempts` says.
         attempts: u32,
+        /// The account owns the object the request continues (SPEC §3a): no other account
+        /// can take a retry.
+        pinned: bool,
         /// The inner service's error.
         source: BoxError,
     },
@@ -60,11 +63,15 @@ impl Error {
         }
     }
 
-    /// The account of a failed upstream attempt, if this is one (what a retry moves away
-    /// from).
+    /// The account of a failed upstream attempt that another account may retry, if this is
+    /// one (what a retry moves away from; not the owner of a continued object).
     pub fn failed_account(&self) -> Option<AccountId> {
         match self {
-            Self::Upstream { account, .. } => Some(*account),
+            Self::Upstream {
+                account,
+                pinned: false,
+                ..
+            } => Some(*account),
             _ => None,
         }
     }

@@ -266,6 +266,7 @@ where
                 return Err(Error::Upstream {
                     account: pick.account,
                     attempts: self.attempt + 1,
+                    pinned: self.owner.is_some(),
                     source: err.into(),
                 }
                 .into());

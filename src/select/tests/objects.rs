@@ -78,3 +78,36 @@ async fn a_disabled_owner_fails_at_once_and_names_itself() {
     }
     assert!(seen(&log).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_error_on_the_owner_is_not_rotated_away() {
+    let pool = two_accounts().build().expect("pool");
+    learn(&pool, B, "sid-creator");
+    let calls = Log::default();
+    let log = calls.clone();
+    let failing = tower::service_fn(move |req: Request<Bytes>| {
+        log.lock().expect("log").push(Seen {
+            uri: req.uri().to_string(),
+            headers: req.headers().clone(),
+            body: req.body().clone(),
+            selected: req.extensions().get::<SelectedAccount>().cloned(),
+        });
+        async { Err::<Response<Frames>, BoxError>("connection reset".into()) }
+    });
+    let svc = tower::ServiceBuilder::new()
+        .layer(crate::RetryRotateLayer::new(pool.clone()))
+        .layer(AccountSelectLayer::new(pool))
+        .service(failing);
+    let err = svc
+        .oneshot(request("/v1/responses", CONTINUE, None))
+        .await
+        .expect_err("the owner failed");
+    match Error::find(&err) {
+        Some(e @ Error::Upstream { account, .. }) => {
+            assert_eq!(*account, B);
+            assert_eq!(e.attempts(), 1, "no second attempt elsewhere");
+        }
+        other => panic!("expected the owner's transport error, got {other:?}"),
+    }
+    assert_eq!(seen(&calls).len(), 1);
+}
