@@ -9,7 +9,7 @@
 //!   other replicas' caches follow.
 //! - **Cooldowns, consecutive counts, disabled accounts, settings, the fixed account**: every
 //!   change a replica's [`Pool`] makes is handed to [`RedisFleet`] (a
-//!   [`Fleet`](rota_core::Fleet)), written to Redis — a cooldown by a Lua script that never
+//!   [`Fleet`]), written to Redis — a cooldown by a Lua script that never
 //!   shortens one already there — and pushed on the pool's channel; the other replicas apply it
 //!   with [`Pool::apply`]. A replica that joins, or whose subscription comes back, reads the
 //!   whole state first.
