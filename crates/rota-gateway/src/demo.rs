@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 use rota::core::{AccountSpec, Secret, Tier};
-use rota_sim::{Behavior, RateLimit, Sim, SimHandle};
+use rota_sim::{Behavior, CacheConfig, RateLimit, Sim, SimHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -59,6 +59,12 @@ pub async fn start(
     listener: TcpListener,
 ) -> Result<(Running, SimHandle), Box<dyn std::error::Error + Send + Sync>> {
     let sim = Sim::start().await?;
+    // The demo's short conversation is cached from 128 bytes on (two of the sim's 64-byte
+    // blocks), so its second turn already reports cached tokens.
+    sim.set_prompt_cache(CacheConfig {
+        min_prefix_bytes: 128,
+        ..CacheConfig::default()
+    });
     let gateway = Gateway::new(demo_config(&sim.base_url()))?;
     let state = Arc::new(DemoState {
         sim: sim.clone(),
@@ -117,7 +123,7 @@ pub async fn run(
 pub fn instructions(base: &str) -> String {
     let chat = |turn: &str| {
         format!(
-            "curl -si {base}/v1/chat/completions -H 'content-type: application/json' \\\n  -d '{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"Plan a three-day trip to Lisbon\"}}{turn}]}}'"
+            "curl -si {base}/v1/chat/completions -H 'content-type: application/json' \\\n  -d '{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"Plan a three-day trip to Lisbon for two in May: museums, food markets, fado and a day in Sintra, under 900 euros\"}}{turn}]}}'"
         )
     };
     let second = r#",{"role":"assistant","content":"Day 1: Alfama..."},{"role":"user","content":"Make day 2 cheaper"}"#;
@@ -130,6 +136,7 @@ console: {base}/ui (token {DEMO_ADMIN_TOKEN})
 model mapping: "gpt-4o" -> "gemini-3-pro-high", "claude-*" -> "claude-sonnet-4-5"
 
 # 1. Two turns of one conversation: same X-Account-Email; the second says X-Rota-Decision: sticky
+#    and its usage reports cached tokens (see cache_hit_ratio in /admin/accounts below)
 {first}
 {again}
 
