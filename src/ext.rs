@@ -38,6 +38,12 @@ pub struct SelectedAccount {
     pub model: Arc<str>,
 }
 
+/// An in-flight slot of an account with a concurrency cap, held by the attempt's answer
+/// until its body ends; set on the request by [`AccountSelectLayer`](crate::AccountSelectLayer)
+/// and kept by [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) with the body.
+#[derive(Debug, Clone)]
+pub struct CapSlot(pub Arc<crate::caps::CapPermit>);
+
 /// The attempt was served by the owner of the object the request continues (SPEC §3a); set
 /// on the response by [`AccountSelectLayer`](crate::AccountSelectLayer). No other account
 /// holds the object, so [`RetryRotateLayer`](crate::RetryRotateLayer) never rotates such a

@@ -68,6 +68,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod caps;
 pub mod clock;
 pub mod error;
 pub mod ext;

@@ -7,6 +7,7 @@
 use rota_core::{AccountId, Decision, Protocol, SessionId};
 
 use crate::Pool;
+use crate::ext::CapSlot;
 use crate::objects::Learner;
 use crate::usage::UsageReader;
 
@@ -18,6 +19,8 @@ pub struct Observer {
     decision: Decision,
     learner: Option<Learner>,
     usage: Option<UsageReader>,
+    /// The account's in-flight slot, freed when the answer is done.
+    _slot: Option<CapSlot>,
 }
 
 impl Observer {
@@ -30,6 +33,7 @@ impl Observer {
         decision: Decision,
         learn: Option<Option<SessionId>>,
         usage: Option<Protocol>,
+        slot: Option<CapSlot>,
     ) -> Option<Self> {
         if learn.is_none() && usage.is_none() {
             return None;
@@ -40,6 +44,7 @@ impl Observer {
             decision,
             learner: learn.map(|session| Learner::new(account, session)),
             usage: usage.map(UsageReader::new),
+            _slot: slot,
         })
     }
 

@@ -74,6 +74,7 @@ struct Inner {
     store: Arc<dyn BindingStore>,
     objects: Arc<dyn ObjectStore>,
     fleet: Option<Arc<dyn Fleet>>,
+    caps: Option<Arc<crate::caps::CapGate>>,
     mapping: ModelMapping,
     clock: SharedClock,
     max_attempts: u32,
@@ -140,6 +141,11 @@ impl Pool {
     /// The fleet this pool's changes go to, in fleet mode.
     pub fn fleet_handle(&self) -> Option<&Arc<dyn Fleet>> {
         self.inner.fleet.as_ref()
+    }
+
+    /// The per-account caps, when some account has one.
+    pub(crate) fn caps(&self) -> Option<&Arc<crate::caps::CapGate>> {
+        self.inner.caps.as_ref()
     }
 
     /// Hands a change made here to the fleet, if any.
@@ -448,6 +454,8 @@ impl PoolBuilder {
             .map(|a| label(&a.email, self.labels))
             .collect();
         let counters = Counters::register(self.accounts.iter().map(|a| a.email.as_str()));
+        let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(TokioClock));
+        let caps = crate::caps::CapGate::new(&self.accounts, &clock);
         let scheduler = Scheduler::with_config(self.accounts, self.settings, self.cooldowns)
             .with_quota_floor(self.quota_floor);
         Ok(Pool {
@@ -460,8 +468,9 @@ impl PoolBuilder {
                     .objects
                     .unwrap_or_else(|| Arc::new(MemoryObjectStore::default())),
                 fleet: self.fleet,
+                caps,
                 mapping: self.mapping,
-                clock: self.clock.unwrap_or_else(|| Arc::new(TokioClock)),
+                clock,
                 max_attempts: self.max_attempts.unwrap_or(3),
                 labels,
                 counters,

@@ -20,7 +20,7 @@ use super::{Classify, MAX_ERROR_BODY};
 use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
-use crate::ext::{Classified, SelectedAccount};
+use crate::ext::{CapSlot, Classified, SelectedAccount};
 use crate::headers::set_retry_after;
 use crate::observe::Observer;
 
@@ -41,6 +41,9 @@ pub(super) struct Attempt {
     pub(super) learn: Option<Option<SessionId>>,
     /// A conversation turn: a success is read for its token usage under this protocol.
     pub(super) usage: Option<Protocol>,
+    /// The account's in-flight slot: held by the body of a success that is observed, else
+    /// freed with this future.
+    pub(super) slot: Option<CapSlot>,
 }
 
 pin_project! {
@@ -154,6 +157,7 @@ where
                                 selected.decision,
                                 attempt.learn.take(),
                                 attempt.usage,
+                                attempt.slot.take(),
                             ),
                             _ => None,
                         };

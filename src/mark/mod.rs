@@ -75,7 +75,7 @@ use tower::{Layer, Service};
 use crate::Pool;
 use crate::body::MarkBody;
 use crate::error::BoxError;
-use crate::ext::{PriorServerError, SelectedAccount};
+use crate::ext::{CapSlot, PriorServerError, SelectedAccount};
 pub use future::{ResponseFuture, retry_after_secs};
 
 /// Error bodies larger than this are not read for classification.
@@ -233,7 +233,9 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
+        // The account's in-flight slot stays with the answer (its body), not the request.
+        let slot = req.extensions_mut().remove::<CapSlot>();
         let ext = req.extensions();
         let selected = ext.get::<SelectedAccount>().cloned();
         let prior = ext.get::<PriorServerError>().map(|p| p.0);
@@ -251,6 +253,7 @@ where
             retry_after_ms: protocol != Protocol::Gemini,
             learn,
             usage: (!auxiliary).then_some(protocol),
+            slot,
         };
         let fut = self.inner.call(req);
         ResponseFuture::new(

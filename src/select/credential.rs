@@ -234,6 +234,7 @@ mod tests {
                 refresh_token: rota_core::Secret::new("rt"),
                 token_url: "http://t".into(),
             },
+            caps: rota_core::Caps::default(),
         };
         let mut r = req("/v1/messages?key=k", "");
         RouteCredentials.inject(&mut r, &acct, Protocol::Anthropic);

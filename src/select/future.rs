@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use rota_core::scheduler::Unavailable;
+use rota_core::scheduler::{DEFAULT_WAIT_BUDGET, Unavailable};
 use rota_core::store::StoreFuture;
 use rota_core::{
-    AccountId, ObjectOwner, Pick, Protocol, RequestFacts, SelectRequest, Selection, SessionId,
+    AccountId, Decision, Mode, ObjectOwner, Pick, Protocol, RequestFacts, SelectRequest, Selection,
+    SessionId,
 };
 use tower::Service;
 
 use super::credential::{InjectCredential, rewrite_model};
 use crate::Pool;
+use crate::caps::{Admit, CapPermit, FULL_RETRY};
 use crate::error::{BoxError, Error};
 use crate::ext::{self, Attempt, Attempted, GraceAccount, SelectedAccount, verdict};
 use crate::headers::{X_ACCOUNT_EMAIL, X_MAPPED_MODEL, X_ROTA_ATTEMPTS, X_ROTA_DECISION};
@@ -64,6 +66,11 @@ struct Ctx<S, I> {
     session: Option<SessionId>,
     /// The owner of the object the request continues, once looked up (SPEC §3a).
     owner: Option<AccountId>,
+    /// Accounts at a cap, left out of this selection, and when the first of them frees.
+    capped: Vec<AccountId>,
+    cap_until: Option<Instant>,
+    /// The in-flight slot of the picked account, if it caps concurrency.
+    permit: Option<CapPermit>,
     attempt: u32,
     attempted: Vec<AccountId>,
     grace: Option<AccountId>,
@@ -124,6 +131,9 @@ where
             model_span: facts.and_then(|f| f.model_span.clone()),
             session,
             owner: None,
+            capped: Vec::new(),
+            cap_until: None,
+            permit: None,
             attempt,
             attempted: ext
                 .get::<Attempted>()
@@ -166,10 +176,17 @@ where
     I: InjectCredential,
 {
     fn select(&mut self) -> Result<Next, Error> {
+        let excluded;
+        let attempted: &[AccountId] = if self.capped.is_empty() {
+            &self.attempted
+        } else {
+            excluded = [&self.attempted[..], &self.capped[..]].concat();
+            &excluded
+        };
         let req = SelectRequest {
             model: &self.model,
             attempt: self.attempt,
-            attempted: &self.attempted,
+            attempted,
             bound: self.bound,
             grace: self.grace,
             waited: self.waited,
@@ -177,6 +194,12 @@ where
         };
         match self.pool.scheduler().select(&req, self.pool.now()) {
             Selection::Picked(pick) => {
+                if let Some(gate) = self.pool.caps() {
+                    match gate.admit(pick.account) {
+                        Admit::Yes(permit) => self.permit = permit,
+                        capped => return self.capped_out(pick, capped),
+                    }
+                }
                 let new_session = self.session.is_some() && self.bound.is_none();
                 if new_session && self.attempt == 0 && !self.bind_checked {
                     Ok(Next::Bind(pick))
@@ -185,6 +208,11 @@ where
                 }
             }
             Selection::Wait { until } => Ok(Next::Wait(until)),
+            Selection::Unavailable(Unavailable::AllLimited { retry_after })
+                if self.cap_until.is_some() =>
+            {
+                self.all_capped(retry_after)
+            }
             Selection::Unavailable(why) => {
                 let (attempts, account) = (self.attempt, self.attempted.last().copied());
                 Err(match why {
@@ -201,6 +229,66 @@ where
                 })
             }
         }
+    }
+
+    /// The picked account is at a cap: a conversation in CacheFirst waits for its own
+    /// account's slot within `max_wait_seconds`; otherwise the account is left out and the
+    /// selection runs again (at most once per account).
+    fn capped_out(&mut self, pick: Pick, capped: Admit) -> Result<Next, Error> {
+        let now = self.pool.now();
+        let until = match capped {
+            Admit::Until(until) => until,
+            _ => now + FULL_RETRY,
+        };
+        let settings = self.pool.settings();
+        if pick.decision == Decision::Sticky
+            && settings.mode == Mode::CacheFirst
+            && until.saturating_duration_since(now) <= settings.max_wait.saturating_sub(self.waited)
+        {
+            return Ok(Next::Wait(until));
+        }
+        self.capped.push(pick.account);
+        self.cap_until = Some(self.cap_until.map_or(until, |u| u.min(until)));
+        self.select()
+    }
+
+    /// Nothing is usable and some accounts were left out at their caps: wait for the first
+    /// slot (or cooldown end) within the wait budget, else "all limited" until then.
+    fn all_capped(&mut self, cooling: Duration) -> Result<Next, Error> {
+        let now = self.pool.now();
+        // Whether an account left out at its cap would serve but for the cap: then only the
+        // caps hold the request back, and the scheduler's "retry after" (its default when
+        // nothing cools) says nothing.
+        let uncapped = SelectRequest {
+            model: &self.model,
+            attempt: self.attempt,
+            attempted: &self.attempted,
+            bound: self.bound,
+            grace: self.grace,
+            waited: self.waited,
+            owner: self.owner,
+        };
+        let only_caps = self.pool.scheduler().any_usable(&uncapped, now);
+        let cap_until = self.cap_until.unwrap_or(now + FULL_RETRY);
+        let until = if only_caps {
+            cap_until
+        } else {
+            cap_until.min(now + cooling)
+        };
+        let settings = self.pool.settings();
+        let budget = match settings.mode {
+            Mode::CacheFirst => settings.max_wait,
+            _ => DEFAULT_WAIT_BUDGET,
+        }
+        .saturating_sub(self.waited);
+        if until.saturating_duration_since(now) <= budget {
+            return Ok(Next::Wait(until));
+        }
+        Err(Error::AllAccountsLimited {
+            retry_after: until.saturating_duration_since(now),
+            attempts: self.attempt,
+            account: self.attempted.last().copied(),
+        })
     }
 
     /// The request continues an object: its owner is the only candidate, and the session is
@@ -233,6 +321,9 @@ where
         }
         let account = self.pool.account(pick.account);
         self.injector.inject(&mut req, account, self.protocol);
+        if let Some(permit) = self.permit.take() {
+            req.extensions_mut().insert(ext::CapSlot(Arc::new(permit)));
+        }
         req.extensions_mut().insert(self.selected(pick));
         let span = tracing::Span::current();
         span.record("account", account.email.as_str());
@@ -381,6 +472,9 @@ where
                 StateProj::Sleeping { sleep, since } => {
                     ready!(sleep.poll(cx));
                     ctx.waited += ctx.pool.now().saturating_duration_since(*since);
+                    // Every account is asked again: slots may have freed meanwhile.
+                    ctx.capped.clear();
+                    ctx.cap_until = None;
                     this.state.set(State::Select);
                 }
                 StateProj::Binding { fut, pick } => {

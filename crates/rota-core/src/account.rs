@@ -1,6 +1,7 @@
 //! Accounts: who can serve a request.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 
 /// An account's plan; higher tiers are preferred.
@@ -95,6 +96,17 @@ pub enum Credential {
     None,
 }
 
+/// What an account is allowed to be sent, so rota stops sending what its upstream would
+/// refuse: at most `rpm` requests per minute and `max_concurrent` at once (`None`: no cap).
+/// An account at a cap is skipped like a cooling one until a slot frees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// Requests per minute (a GCRA: evenly spaced, with a minute's burst).
+    pub rpm: Option<NonZeroU32>,
+    /// Requests in flight at once (until each answer's body ends).
+    pub max_concurrent: Option<NonZeroU32>,
+}
+
 /// The static description of one account, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSpec {
@@ -104,6 +116,8 @@ pub struct AccountSpec {
     pub tier: Tier,
     /// How it authenticates upstream.
     pub credential: Credential,
+    /// Its per-account caps (none by default).
+    pub caps: Caps,
 }
 
 impl AccountSpec {
@@ -120,7 +134,22 @@ impl AccountSpec {
             email: email.into(),
             tier,
             credential: Credential::ApiKey(Secret::new(key)),
+            caps: Caps::default(),
         }
+    }
+
+    /// The same account with these caps.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use rota_core::{AccountSpec, Caps, Tier};
+    /// let a = AccountSpec::api_key("a@x", Tier::Pro, "k")
+    ///     .with_caps(Caps { rpm: NonZeroU32::new(60), max_concurrent: NonZeroU32::new(4) });
+    /// assert_eq!(a.caps.rpm.map(|n| n.get()), Some(60));
+    /// ```
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
     }
 }
 

@@ -30,7 +30,7 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 
-pub use account::{AccountId, AccountSpec, Credential, Secret, Tier};
+pub use account::{AccountId, AccountSpec, Caps, Credential, Secret, Tier};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use facts::{BodyShape, RequestFacts, SessionId};
 pub use fleet::{Fleet, FleetEvent, SharedMark};

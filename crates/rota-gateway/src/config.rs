@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::HeaderName;
-use rota::core::{AccountSpec, Credential, Mode, Secret, Settings, Tier};
+use rota::core::{AccountSpec, Caps, Credential, Mode, Secret, Settings, Tier};
 use rota_redis::FleetConfig;
 use toml::{Table, Value};
 
@@ -408,11 +408,17 @@ fn parse_accounts(root: &mut Section<'_>) -> Result<Vec<AccountSpec>, ConfigErro
                 ));
             }
         };
+        let cap = |n: Option<u64>| n.and_then(|n| NonZeroU32::new(u32::try_from(n).ok()?));
+        let caps = Caps {
+            rpm: cap(s.integer_in("rpm", 1..=1_000_000)?),
+            max_concurrent: cap(s.integer_in("max_concurrent", 1..=100_000)?),
+        };
         s.finish()?;
         out.push(AccountSpec {
             email,
             tier,
             credential,
+            caps,
         });
     }
     Ok(out)

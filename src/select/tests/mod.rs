@@ -2,6 +2,7 @@
 //! helpers here, the rules in one file per concern.
 
 mod binding;
+mod caps;
 mod controls;
 mod objects;
 mod requests;

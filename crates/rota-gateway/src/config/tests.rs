@@ -382,3 +382,18 @@ fn fleet_section() {
         assert!(e.starts_with(field), "{body:?}: {e}");
     }
 }
+
+#[test]
+fn account_caps() {
+    let c = Config::parse(&format!("{BASE}rpm = 60\nmax_concurrent = 4\n")).expect("valid");
+    assert_eq!(c.accounts[0].caps.rpm.map(|n| n.get()), Some(60));
+    assert_eq!(c.accounts[0].caps.max_concurrent.map(|n| n.get()), Some(4));
+    assert_eq!(
+        Config::parse(BASE).expect("valid").accounts[0].caps,
+        rota::core::Caps::default()
+    );
+    for bad in ["rpm = 0", "rpm = -1", "max_concurrent = 0", "rpm = \"fast\""] {
+        let e = err(&format!("{BASE}{bad}\n"));
+        assert!(e.starts_with("accounts[0]."), "{bad}: {e}");
+    }
+}

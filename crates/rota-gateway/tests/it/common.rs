@@ -64,6 +64,7 @@ pub fn oauth_account(email: &str, tier: Tier, refresh_token: &str, sim: &SimHand
             refresh_token: Secret::new(refresh_token),
             token_url: format!("{}/oauth/token", sim.base_url()),
         },
+        caps: rota::core::Caps::default(),
     }
 }
 
