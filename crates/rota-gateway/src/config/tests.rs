@@ -392,7 +392,12 @@ fn account_caps() {
         Config::parse(BASE).expect("valid").accounts[0].caps,
         rota::core::Caps::default()
     );
-    for bad in ["rpm = 0", "rpm = -1", "max_concurrent = 0", "rpm = \"fast\""] {
+    for bad in [
+        "rpm = 0",
+        "rpm = -1",
+        "max_concurrent = 0",
+        "rpm = \"fast\"",
+    ] {
         let e = err(&format!("{BASE}{bad}\n"));
         assert!(e.starts_with("accounts[0]."), "{bad}: {e}");
     }
