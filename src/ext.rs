@@ -62,6 +62,15 @@ pub struct Classified(pub Outcome);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriorServerError(pub AccountId);
 
+/// The protocol of a request: its [`RequestFacts`]' when a session layer left them, else what
+/// its path says. The one reading every layer uses.
+pub fn protocol<B>(req: &http::Request<B>) -> rota_core::Protocol {
+    req.extensions()
+        .get::<RequestFacts>()
+        .and_then(|f| f.protocol)
+        .unwrap_or_else(|| rota_core::Protocol::from_path(req.uri().path()))
+}
+
 /// What an answer means for its account: the [`Classified`] verdict that
 /// [`RateLimitMarkLayer`](crate::RateLimitMarkLayer) left on it, or, when no classifier read
 /// it, what its status alone says ([`Outcome::from_status`]). The retry policy, the binding

@@ -240,9 +240,7 @@ where
         let selected = ext.get::<SelectedAccount>().cloned();
         let prior = ext.get::<PriorServerError>().map(|p| p.0);
         let facts = ext.get::<RequestFacts>();
-        let protocol = facts
-            .and_then(|f| f.protocol)
-            .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
+        let protocol = crate::ext::protocol(&req);
         let learn = crate::objects::creates_objects(req.method(), req.uri().path())
             .then(|| ext.get::<SessionId>().cloned());
         let auxiliary = facts.is_some_and(|f| f.auxiliary);

@@ -98,9 +98,7 @@ where
     pub(super) fn new(req: Request<Bytes>, inner: S, pool: Pool, injector: I) -> Self {
         let ext = req.extensions();
         let facts = ext.get::<RequestFacts>();
-        let protocol = facts
-            .and_then(|f| f.protocol)
-            .unwrap_or_else(|| Protocol::from_path(req.uri().path()));
+        let protocol = ext::protocol(&req);
         let asked = facts.and_then(|f| f.model.as_ref());
         let mapped = pool.mapping().map(asked.map_or("", |m| m));
         let model: Arc<str> = match asked {
@@ -175,6 +173,19 @@ where
     S: Service<Request<Bytes>>,
     I: InjectCredential,
 {
+    /// What the scheduler is asked for this attempt, leaving out `attempted`.
+    fn request<'a>(&'a self, attempted: &'a [AccountId]) -> SelectRequest<'a> {
+        SelectRequest {
+            model: &self.model,
+            attempt: self.attempt,
+            attempted,
+            bound: self.bound,
+            grace: self.grace,
+            waited: self.waited,
+            owner: self.owner,
+        }
+    }
+
     fn select(&mut self) -> Result<Next, Error> {
         let excluded;
         let attempted: &[AccountId] = if self.capped.is_empty() {
@@ -183,15 +194,7 @@ where
             excluded = [&self.attempted[..], &self.capped[..]].concat();
             &excluded
         };
-        let req = SelectRequest {
-            model: &self.model,
-            attempt: self.attempt,
-            attempted,
-            bound: self.bound,
-            grace: self.grace,
-            waited: self.waited,
-            owner: self.owner,
-        };
+        let req = self.request(attempted);
         match self.pool.scheduler().select(&req, self.pool.now()) {
             Selection::Picked(pick) => {
                 if let Some(gate) = self.pool.caps() {
@@ -259,15 +262,7 @@ where
         // Whether an account left out at its cap would serve but for the cap: then only the
         // caps hold the request back, and the scheduler's "retry after" (its default when
         // nothing cools) says nothing.
-        let uncapped = SelectRequest {
-            model: &self.model,
-            attempt: self.attempt,
-            attempted: &self.attempted,
-            bound: self.bound,
-            grace: self.grace,
-            waited: self.waited,
-            owner: self.owner,
-        };
+        let uncapped = self.request(&self.attempted);
         let only_caps = self.pool.scheduler().any_usable(&uncapped, now);
         let cap_until = self.cap_until.unwrap_or(now + FULL_RETRY);
         let until = if only_caps {
