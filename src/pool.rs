@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use rota_core::cooldown::CooldownConfig;
-use rota_core::scheduler::{AccountView, UnknownAccount};
+use rota_core::scheduler::{AccountView, Picker, UnknownAccount};
 use rota_core::store::StoreFuture;
 use rota_core::{
     AccountId, AccountSpec, BindingStore, Clock, Fleet, FleetEvent, MemoryBindingStore,
@@ -310,6 +310,7 @@ pub struct PoolBuilder {
     labels: AccountLabels,
     quota_floor: f64,
     budget: Option<SharedBudget>,
+    picker: Option<Arc<dyn Picker>>,
 }
 
 impl fmt::Debug for PoolBuilder {
@@ -437,6 +438,13 @@ impl PoolBuilder {
         self
     }
 
+    /// Lets another selection policy choose in place of rota's sticky, window and rotation
+    /// steps ([`Picker`]): for comparing policies behind the same layers, as the lab does.
+    pub fn picker(mut self, picker: Arc<dyn Picker>) -> Self {
+        self.picker = Some(picker);
+        self
+    }
+
     /// Builds the pool; fails on duplicate emails.
     ///
     /// The per-request counters (`rota_decisions_total`, `rota_retries_total`) are registered
@@ -456,8 +464,11 @@ impl PoolBuilder {
         let counters = Counters::register(self.accounts.iter().map(|a| a.email.as_str()));
         let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(TokioClock));
         let caps = crate::caps::CapGate::new(&self.accounts, &clock);
-        let scheduler = Scheduler::with_config(self.accounts, self.settings, self.cooldowns)
+        let mut scheduler = Scheduler::with_config(self.accounts, self.settings, self.cooldowns)
             .with_quota_floor(self.quota_floor);
+        if let Some(picker) = self.picker {
+            scheduler = scheduler.with_picker(picker);
+        }
         Ok(Pool {
             inner: Arc::new(Inner {
                 scheduler,

@@ -312,6 +312,12 @@ impl Cooldowns {
         latest(account, per_model)
     }
 
+    /// The account-wide cooldown the upstream declared, if active at `now` (not per model,
+    /// not soft).
+    pub fn account_blocking(&self, now: Instant) -> Option<Deadline> {
+        self.account.filter(|d| d.until > now)
+    }
+
     /// Every active cooldown at `now`: `(None, d)` for the account, `(Some(model), d)` per model.
     pub fn active(&self, now: Instant) -> impl Iterator<Item = (Option<&str>, Deadline)> + '_ {
         let account = [self.account, self.soft]

@@ -9,10 +9,12 @@
 //! passes over: candidates sit in ordered sets with a round-robin cursor.
 
 mod order;
+mod picker;
 mod view;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,6 +25,7 @@ use crate::settings::{Mode, Settings};
 use crate::{AccountId, AccountSpec};
 
 use order::{FULL_QUOTA, Order, key, quota_bucket};
+pub use picker::{Candidate, Hold, Picker};
 pub use view::{AccountView, CooldownView};
 
 /// How long a remaining-quota reading from rate-limit headers is trusted.
@@ -220,6 +223,7 @@ pub struct Scheduler {
     by_email: HashMap<String, AccountId>,
     cooldown: CooldownConfig,
     quota_floor: f64,
+    picker: Option<Arc<dyn Picker>>,
     state: Mutex<State>,
 }
 
@@ -262,6 +266,7 @@ impl Scheduler {
             by_email,
             cooldown,
             quota_floor: 0.0,
+            picker: None,
             state: Mutex::new(state),
         }
     }
@@ -270,6 +275,13 @@ impl Scheduler {
     /// are skipped for that model ("quota-protected"). Default 0.0: only exhausted ones.
     pub fn with_quota_floor(mut self, floor: f64) -> Self {
         self.quota_floor = floor.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Lets `picker` choose in place of the sticky, window and rotation steps (see
+    /// [`Picker`]); rota's own order needs none.
+    pub fn with_picker(mut self, picker: Arc<dyn Picker>) -> Self {
+        self.picker = Some(picker);
         self
     }
 
@@ -518,6 +530,16 @@ impl Scheduler {
         }
         if let Some(f) = st.fixed.filter(|f| self.usable(st, *f, req, now)) {
             return picked(f, Decision::Fixed);
+        }
+        if let Some(picker) = &self.picker {
+            let candidates = self.candidates(st, req, now);
+            if let Some(selection) = picker.pick(req, &candidates, now) {
+                return selection;
+            }
+            return match self.panic_pick(st, req, now) {
+                Some(id) => picked(id, Decision::Rotation),
+                None => self.none_usable(st, req, now),
+            };
         }
         if first && sticky_modes {
             if let Some(b) = req.bound {

@@ -550,3 +550,98 @@ fn a_disabled_owner_is_its_own_answer() {
         Selection::Unavailable(Unavailable::OwnerDisabled)
     );
 }
+
+mod picker {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+
+    /// Records what it was shown and passes (or picks the last free candidate).
+    #[derive(Debug, Default)]
+    struct Spy {
+        seen: Mutex<Vec<Candidate>>,
+        pass: bool,
+    }
+
+    impl Picker for Spy {
+        fn pick(&self, _: &SelectRequest<'_>, c: &[Candidate], _: Instant) -> Option<Selection> {
+            *self.seen.lock() = c.to_vec();
+            if self.pass {
+                return None;
+            }
+            let last = c
+                .iter()
+                .rev()
+                .find(|c| c.hold == Hold::Free && !c.attempted)?;
+            Some(Selection::Picked(Pick {
+                account: last.account,
+                decision: Decision::Rotation,
+            }))
+        }
+    }
+
+    #[test]
+    fn a_picker_sees_every_enabled_account_and_what_holds_it() {
+        let spy = Arc::new(Spy::default());
+        let s = pool(&[Tier::Ultra, Tier::Pro, Tier::Pro, Tier::Free, Tier::Free])
+            .with_picker(spy.clone());
+        let now = Instant::now();
+        fail(&s, AccountId(1), Reason::QuotaExhausted, Some(S(60)), now);
+        fail(&s, AccountId(2), Reason::RateLimited, Some(S(30)), now);
+        fail(&s, AccountId(3), Reason::ServerError, Some(S(8)), now);
+        s.disable(AccountId(4), "test");
+        let attempted = [AccountId(0)];
+        let req = SelectRequest {
+            attempt: 1,
+            attempted: &attempted,
+            ..SelectRequest::new(M)
+        };
+        // Every candidate is held or attempted: the panic threshold serves the soft one.
+        assert_eq!(pick(&s, &req, now).account, AccountId(3));
+        let seen = spy.seen.lock().clone();
+        let holds: Vec<_> = seen
+            .iter()
+            .map(|c| (c.account.0, c.hold, c.attempted))
+            .collect();
+        assert_eq!(
+            holds,
+            [
+                (0, Hold::Free, true),
+                (1, Hold::ModelCooling { until: now + S(60) }, false),
+                (2, Hold::AccountCooling { until: now + S(30) }, false),
+                (3, Hold::Soft { until: now + S(8) }, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_picker_replaces_sticky_window_and_rotation_but_not_the_fixed_account() {
+        let spy = Arc::new(Spy::default());
+        let s = pool(&[Tier::Ultra, Tier::Free]).with_picker(spy);
+        let now = Instant::now();
+        let req = SelectRequest {
+            bound: Some(AccountId(0)),
+            ..SelectRequest::new(M)
+        };
+        assert_eq!(pick(&s, &req, now).account, AccountId(1));
+        s.set_fixed(Some("a0")).expect("known");
+        assert_eq!(pick(&s, &req, now).decision, Decision::Fixed);
+    }
+
+    #[test]
+    fn a_passing_picker_gets_rotas_answer_when_nothing_is_usable() {
+        let spy = Arc::new(Spy {
+            pass: true,
+            ..Spy::default()
+        });
+        let s = pool(&[Tier::Pro]).with_picker(spy);
+        let now = Instant::now();
+        fail(&s, AccountId(0), Reason::RateLimited, Some(S(1)), now);
+        assert_eq!(
+            s.select(&SelectRequest::new(M), now),
+            Selection::Wait { until: now + S(1) }
+        );
+    }
+}
