@@ -125,7 +125,7 @@ pub use cache::{CACHE_BLOCK, CacheConfig};
 pub use errors::{go_duration, google_duration};
 pub use log::{LOG_CAPACITY, Recorded, TokenRequest};
 pub use objects::OBJECT_CAPACITY;
-pub use quota::Quota;
+pub use quota::{Quota, QuotaStanding};
 pub use script::{Behavior, Grant, RateLimit};
 pub use shapes::ANSWER_TEXT;
 pub use usage::TokenCounts;
@@ -167,6 +167,22 @@ impl Sim {
         Ok(SimHandle {
             inner: Arc::new(Inner { addr, shared, stop }),
         })
+    }
+}
+
+impl Sim {
+    /// A sim without a socket, served in process through [`SimHandle::service`] (the lab
+    /// drives it this way on paused time). Its [`addr`](SimHandle::addr) is `0.0.0.0:0`.
+    pub fn in_process() -> SimHandle {
+        let (stop, _) = watch::channel(false);
+        let shared = Arc::new(Shared::new(stop.subscribe(), server::instance_tag()));
+        SimHandle {
+            inner: Arc::new(Inner {
+                addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                shared,
+                stop,
+            }),
+        }
     }
 }
 
@@ -339,6 +355,23 @@ impl SimHandle {
     /// `retry-after` and `anthropic-ratelimit-requests-*` headers.
     pub fn quota(&self, key: &str, quota: Quota) {
         self.inner.shared.quotas.lock().set(key, quota);
+    }
+
+    /// Where the account behind `key` stands in its quota now (the tighter window), counting
+    /// nothing; `None` if it has no quota. What an oracle that knows every quota reads.
+    pub fn quota_standing(&self, key: &str) -> Option<QuotaStanding> {
+        self.inner
+            .shared
+            .quotas
+            .lock()
+            .standing(key, tokio::time::Instant::now())
+    }
+
+    /// Every route of the sim as a tower service, called in process (no socket, no HTTP
+    /// framing): the same answers, scripts, caches and quotas as over the listener. Faults of
+    /// the connection ([`Behavior::Reset`] and the like) need a socket and answer `500` here.
+    pub fn service(&self) -> axum::Router {
+        server::router(Arc::clone(&self.inner.shared))
     }
 
     /// Sets how the token endpoint answers `refresh_token` from now on.

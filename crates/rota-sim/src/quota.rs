@@ -176,6 +176,50 @@ impl Quotas {
     }
 }
 
+/// Where an account stands in its quota ([`SimHandle::quota_standing`](crate::SimHandle::quota_standing)):
+/// the tighter of its windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaStanding {
+    /// Requests it would admit now.
+    pub remaining: u32,
+    /// Until that window frees a slot (per minute) or resets (daily).
+    pub reset: Duration,
+}
+
+impl Quotas {
+    /// Where `key` stands at `now`, counting nothing; `None` without a quota.
+    pub(crate) fn standing(&self, key: &str, now: Instant) -> Option<QuotaStanding> {
+        let account = self.accounts.get(key)?;
+        let live: Vec<Instant> = account
+            .minute
+            .iter()
+            .copied()
+            .filter(|t| now.saturating_duration_since(*t) < MINUTE)
+            .collect();
+        let minute = account.quota.per_minute.map(|limit| QuotaStanding {
+            remaining: limit.saturating_sub(live.len() as u32),
+            reset: live.first().map_or(Duration::ZERO, |t| {
+                (*t + MINUTE).saturating_duration_since(now)
+            }),
+        });
+        let day_open = account
+            .day_start
+            .filter(|t| now.saturating_duration_since(*t) < DAY);
+        let day = account.quota.per_day.map(|limit| QuotaStanding {
+            remaining: limit.saturating_sub(day_open.map_or(0, |_| account.day_count)),
+            reset: day_open.map_or(Duration::ZERO, |t| (t + DAY).saturating_duration_since(now)),
+        });
+        match (minute, day) {
+            (Some(m), Some(d)) => Some(if d.remaining < m.remaining || d.remaining == 0 {
+                d
+            } else {
+                m
+            }),
+            (m, d) => m.or(d),
+        }
+    }
+}
+
 /// Whole seconds, rounded up.
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
