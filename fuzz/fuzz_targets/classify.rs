@@ -36,7 +36,7 @@ fuzz_target!(|input: Input| {
     let outcome = classify(status, &headers, &body, now);
     let code = status.as_u16();
     match &outcome {
-        Outcome::Success { remaining_quota: q } => {
+        Outcome::Success { remaining_quota: q, .. } => {
             assert!(status.is_success(), "{code} classified as success");
             assert_eq!(*q, remaining_quota(&headers));
             if let Some(q) = q {

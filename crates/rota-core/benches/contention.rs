@@ -41,6 +41,7 @@ fn run(s: &Arc<Scheduler>, iters: u64) -> Duration {
                 });
                 let ok = Outcome::Success {
                     remaining_quota: None,
+                    quota_reset: None,
                 };
                 for i in 0..per_thread {
                     let now = Instant::now();

@@ -19,12 +19,14 @@
 //! assert_eq!(outcome, Outcome::Neutral);
 //! ```
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use serde_json::Value;
 
-use crate::delay::{details, error_text, error_value, explicit_delay_in, parse_body};
+use crate::delay::{
+    details, error_text, error_value, explicit_delay_in, parse_body, parse_duration, parse_rfc3339,
+};
 use crate::outcome::{Failure, Outcome, Reason};
 
 /// Header pairs (remaining, limit) that tell the remaining request quota, in preference order.
@@ -37,6 +39,13 @@ const QUOTA_HEADERS: [(HeaderName, HeaderName); 2] = [
         HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
         HeaderName::from_static("anthropic-ratelimit-requests-limit"),
     ),
+];
+
+/// The headers that say when each pair's window resets: OpenAI's as a Go duration (`"6m0s"`,
+/// `"340ms"`), Anthropic's as an RFC 3339 timestamp.
+const RESET_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+    HeaderName::from_static("anthropic-ratelimit-requests-reset"),
 ];
 
 /// Lowercase wording of an exhausted quota (account × model, long ladder).
@@ -108,8 +117,11 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
     // The status table is `Outcome::from_status`; the body adds a 429's reason and the delay.
     let by_status = match Outcome::from_status(status.as_u16()) {
         Outcome::Success { .. } => {
+            let remaining_quota = remaining_quota(headers);
             return Outcome::Success {
-                remaining_quota: remaining_quota(headers),
+                remaining_quota,
+                // Only a reading has a reset worth reading.
+                quota_reset: remaining_quota.and_then(|_| quota_reset(headers, now)),
             };
         }
         Outcome::Failure(f) => f.reason,
@@ -155,6 +167,36 @@ pub fn remaining_quota(headers: &HeaderMap) -> Option<f64> {
         let fraction = (remaining / limit).clamp(0.0, 1.0);
         fraction.is_finite().then_some(fraction)
     })
+}
+
+/// Time until the request-quota window of a 2xx's headers resets: `x-ratelimit-reset-requests`
+/// (a duration, `"1.5s"`) with OpenAI's pair, `anthropic-ratelimit-requests-reset` (an RFC 3339
+/// time, relative to `now`) with Anthropic's; `None` when the pair [`remaining_quota`] reads
+/// has no readable reset.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use http::HeaderMap;
+/// use rota_core::classify::quota_reset;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-ratelimit-remaining-requests", "0".parse().expect("header value"));
+/// headers.insert("x-ratelimit-limit-requests", "60".parse().expect("header value"));
+/// headers.insert("x-ratelimit-reset-requests", "340ms".parse().expect("header value"));
+/// assert_eq!(quota_reset(&headers, SystemTime::UNIX_EPOCH), Some(Duration::from_millis(340)));
+/// ```
+pub fn quota_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let (i, _) = QUOTA_HEADERS
+        .iter()
+        .enumerate()
+        .find(|(_, (remaining, limit))| {
+            headers.contains_key(remaining) && headers.contains_key(limit)
+        })?;
+    let value = headers.get(&RESET_HEADERS[i])?.to_str().ok()?;
+    match i {
+        0 => parse_duration(value),
+        _ => parse_rfc3339(value, now),
+    }
 }
 
 /// A header's value as a finite number.

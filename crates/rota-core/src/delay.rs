@@ -148,6 +148,92 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     parse_duration(value).map(|d| d.min(MAX_DELAY))
 }
 
+/// The time from `now` until an RFC 3339 timestamp (`2026-12-07T07:30:00Z`,
+/// `2026-12-07T08:30:00.5+01:00`), as Anthropic's `anthropic-ratelimit-*-reset` headers carry
+/// it: `Duration::ZERO` for a moment past, capped at [`MAX_DELAY`], `None` if it is not such
+/// a timestamp.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use rota_core::delay::parse_rfc3339;
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14 22:13:20 UTC
+/// assert_eq!(parse_rfc3339("2023-11-14T22:15:20Z", now), Some(Duration::from_secs(120)));
+/// assert_eq!(parse_rfc3339("2023-11-14T23:13:21.5+01:00", now), Some(Duration::from_millis(1500)));
+/// assert_eq!(parse_rfc3339("2023-11-14T22:00:00Z", now), Some(Duration::ZERO));
+/// assert_eq!(parse_rfc3339("yesterday", now), None);
+/// ```
+pub fn parse_rfc3339(value: &str, now: SystemTime) -> Option<Duration> {
+    let b = value.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        digits.iter().try_fold(0i64, |n, d| {
+            n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+        })
+    };
+    let sep = |i: usize, want: &[u8]| b.get(i).is_some_and(|c| want.contains(c));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if sep(i, b".") {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let digits = b.get(start..i).filter(|d| !d.is_empty())?;
+        for (k, d) in digits.iter().take(9).enumerate() {
+            nanos += u32::from(d - b'0') * 10u32.pow(8 - k as u32);
+        }
+    }
+    let offset = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let _ = (h1, h2, m1, m2);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let secs = oh * 3600 + om * 60;
+            if *sign == b'+' { secs } else { -secs }
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    let at = match u64::try_from(secs) {
+        Ok(secs) => SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
+        Err(_) => return Some(Duration::ZERO),
+    };
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_DELAY),
+    )
+}
+
 /// The explicit delay of an upstream answer, first found in this order (SPEC §5):
 ///
 /// 1. the `Retry-After` header (seconds or HTTP date, see [`parse_retry_after`]);

@@ -111,10 +111,14 @@ impl Failure {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
     /// 2xx: clears the failure count and the account-level cooldown. Carries the remaining
-    /// request-quota fraction (0.0‥=1.0) if the answer's rate-limit headers told it.
+    /// request-quota fraction (0.0‥=1.0) if the answer's rate-limit headers told it, and when
+    /// that window resets if they said.
     Success {
         /// Remaining fraction of the request quota, from rate-limit headers.
         remaining_quota: Option<f64>,
+        /// Time until the quota's window resets (`x-ratelimit-reset-requests`,
+        /// `anthropic-ratelimit-requests-reset`).
+        quota_reset: Option<Duration>,
     },
     /// An answer that marks a cooldown (and is retried on another account).
     Failure(Failure),
@@ -159,6 +163,7 @@ impl Outcome {
             200..=299 => {
                 return Self::Success {
                     remaining_quota: None,
+                    quota_reset: None,
                 };
             }
             429 => Reason::Unknown,

@@ -462,6 +462,7 @@ async fn a_custom_classifier_decides_what_is_retried() {
             418 => Outcome::Failure(Failure::new(Reason::RateLimited)),
             s if (200..300).contains(&s) => Outcome::Success {
                 remaining_quota: None,
+                quota_reset: None,
             },
             _ => Outcome::Neutral,
         };

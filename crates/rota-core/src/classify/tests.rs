@@ -55,7 +55,8 @@ fn success_2xx_carries_remaining_quota() {
         assert_eq!(
             outcome,
             Outcome::Success {
-                remaining_quota: None
+                remaining_quota: None,
+                quota_reset: None,
             }
         );
     }
@@ -66,7 +67,8 @@ fn success_2xx_carries_remaining_quota() {
     assert_eq!(
         classify(StatusCode::OK, &h, b"quota exceeded", now()),
         Outcome::Success {
-            remaining_quota: Some(0.25)
+            remaining_quota: Some(0.25),
+            quota_reset: None,
         }
     );
 }
@@ -431,7 +433,7 @@ proptest! {
                 map.insert(name, v);
             }
         }
-        if let Outcome::Success { remaining_quota: Some(q) } = classify(code, &map, &body, now()) {
+        if let Outcome::Success { remaining_quota: Some(q), .. } = classify(code, &map, &body, now()) {
             prop_assert!((0.0..=1.0).contains(&q));
         }
     }
@@ -441,4 +443,83 @@ proptest! {
         let body = serde_json::to_vec(&value).expect("serializable");
         let _ = classify(code, &HeaderMap::new(), &body, now());
     }
+}
+
+#[test]
+fn success_carries_when_the_quota_window_resets() {
+    let ok = |pairs: &[(&'static str, &str)]| {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        classify(StatusCode::OK, &h, b"", now())
+    };
+    assert_eq!(
+        ok(&[
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-limit-requests", "60"),
+            ("x-ratelimit-reset-requests", "1.5s"),
+        ]),
+        Outcome::Success {
+            remaining_quota: Some(0.0),
+            quota_reset: Some(Duration::from_millis(1500)),
+        }
+    );
+    let in_ten = httpdate_free_rfc3339(now() + Duration::from_secs(10));
+    assert_eq!(
+        ok(&[
+            ("anthropic-ratelimit-requests-remaining", "1"),
+            ("anthropic-ratelimit-requests-limit", "4"),
+            ("anthropic-ratelimit-requests-reset", &in_ten),
+        ]),
+        Outcome::Success {
+            remaining_quota: Some(0.25),
+            quota_reset: Some(Duration::from_secs(10)),
+        }
+    );
+    // A reset without its pair, or unreadable, says nothing.
+    assert_eq!(quota_reset(&HeaderMap::new(), now()), None);
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-ratelimit-reset-requests",
+        "1s".parse().expect("header value"),
+    );
+    assert_eq!(quota_reset(&h, now()), None);
+    h.insert(
+        "x-ratelimit-remaining-requests",
+        "3".parse().expect("header value"),
+    );
+    h.insert(
+        "x-ratelimit-limit-requests",
+        "4".parse().expect("header value"),
+    );
+    h.insert(
+        "x-ratelimit-reset-requests",
+        "soon".parse().expect("header value"),
+    );
+    assert_eq!(quota_reset(&h, now()), None);
+}
+
+/// `at` as RFC 3339 UTC, whole seconds.
+fn httpdate_free_rfc3339(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }

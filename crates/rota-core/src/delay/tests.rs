@@ -292,6 +292,12 @@ proptest! {
     fn parse_duration_never_panics(s in ".*") {
         let _ = parse_duration(&s);
         let _ = parse_retry_after(&s, now());
+        let _ = parse_rfc3339(&s, now());
+    }
+
+    #[test]
+    fn parse_rfc3339_never_panics_on_timestamp_like(s in "[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,2}[Tt ][0-9:]{0,9}(\\.[0-9]{0,12})?([Zz]|[+-][0-9]{2}:[0-9]{2})?") {
+        let _ = parse_rfc3339(&s, now());
     }
 
     #[test]
@@ -331,5 +337,29 @@ proptest! {
         if let Some(d) = explicit_delay(&HeaderMap::new(), &body, now()) {
             prop_assert!(d <= MAX_DELAY);
         }
+    }
+}
+
+#[test]
+fn rfc3339_timestamps_relative_to_now() {
+    let now = now();
+    let at = |s: &str| parse_rfc3339(s, now);
+    // Whatever `now` is, the same instant written two ways gives the same delay.
+    assert_eq!(at("1970-01-01T00:00:00Z"), Some(Duration::ZERO));
+    assert_eq!(at("2999-01-01T00:00:00Z"), Some(MAX_DELAY));
+    assert_eq!(at("2023-11-14T22:13:20Z"), at("2023-11-14T23:13:20+01:00"));
+    assert_eq!(at("2023-11-14t22:13:20z"), at("2023-11-14 22:13:20Z"));
+    for bad in [
+        "",
+        "2023-13-01T00:00:00Z",
+        "2023-11-14T24:00:00Z",
+        "2023-11-14T22:13:20",
+        "2023-11-14T22:13:20+0100",
+        "2023-11-14T22:13:20.Z",
+        "20231114T221320Z",
+        "2023-11-14T22:13:20Zjunk",
+        "-023-11-14T22:13:20Z",
+    ] {
+        assert_eq!(at(bad), None, "{bad:?}");
     }
 }

@@ -28,7 +28,8 @@ use order::{FULL_QUOTA, Order, key, quota_bucket};
 pub use picker::{Candidate, Hold, Picker};
 pub use view::{AccountView, CooldownView};
 
-/// How long a remaining-quota reading from rate-limit headers is trusted.
+/// How long a remaining-quota reading from rate-limit headers is trusted at most (less when
+/// the answer said its window resets sooner).
 const QUOTA_FRESH_FOR: Duration = Duration::from_secs(60);
 /// At most this many models get their own quota-aware order (bounds memory against clients
 /// that send arbitrary model names).
@@ -158,6 +159,9 @@ impl std::error::Error for UnknownAccount {}
 struct Quota {
     fraction: f64,
     at: Instant,
+    /// Until when the reading holds: its window's reset when the answer said, else
+    /// [`QUOTA_FRESH_FOR`] after it, whichever comes first.
+    until: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -193,7 +197,7 @@ enum Blocked {
     No,
     Disabled,
     Attempted,
-    QuotaProtected,
+    QuotaProtected(Instant),
     /// A cooldown the upstream declared (the deadline is the latest of all that block).
     Cooling(Deadline),
     /// Only a soft cooldown (server errors, unreachable): usable under the panic threshold.
@@ -389,11 +393,20 @@ impl Scheduler {
         let a = st.accounts.get_mut(account.index())?;
         a.requests += 1;
         match outcome {
-            Outcome::Success { remaining_quota } => {
+            Outcome::Success {
+                remaining_quota,
+                quota_reset,
+            } => {
                 a.cooldowns.succeed();
                 a.cooldowns.prune(now);
                 if let Some(fraction) = *remaining_quota {
-                    self.set_quota(st, account, model, fraction, now);
+                    let fresh = quota_reset.map_or(QUOTA_FRESH_FOR, |r| r.min(QUOTA_FRESH_FOR));
+                    let q = Quota {
+                        fraction,
+                        at: now,
+                        until: now + fresh,
+                    };
+                    self.set_quota(st, account, model, q);
                 }
                 None
             }
@@ -441,13 +454,13 @@ impl Scheduler {
         }
     }
 
-    fn set_quota(&self, st: &mut State, id: AccountId, model: &str, fraction: f64, now: Instant) {
+    fn set_quota(&self, st: &mut State, id: AccountId, model: &str, q: Quota) {
+        let fraction = q.fraction;
         let tier = self.specs[id.index()].tier;
         let a = &mut st.accounts[id.index()];
         let old = a
             .quota_for(model)
             .map_or(FULL_QUOTA, |q| quota_bucket(q.fraction));
-        let q = Quota { fraction, at: now };
         match a.quota.iter_mut().find(|(m, _)| &**m == model) {
             Some(slot) => slot.1 = q,
             None => {
@@ -490,10 +503,11 @@ impl Scheduler {
                 Some(d) => Blocked::Cooling(d),
                 None => Blocked::No,
             }
-        } else if a.quota_for(req.model).is_some_and(|q| {
-            q.fraction <= self.quota_floor && now.saturating_duration_since(q.at) < QUOTA_FRESH_FOR
-        }) {
-            Blocked::QuotaProtected
+        } else if let Some(q) = a
+            .quota_for(req.model)
+            .filter(|q| q.fraction <= self.quota_floor && now < q.until)
+        {
+            Blocked::QuotaProtected(q.until)
         } else if let Some(d) = a.cooldowns.blocking(req.model, now) {
             Blocked::Soft(d)
         } else {
@@ -545,12 +559,14 @@ impl Scheduler {
             if let Some(b) = req.bound {
                 match self.blocked(st, b, req, now) {
                     Blocked::No => return picked(b, Decision::Sticky),
-                    Blocked::Cooling(d) | Blocked::Soft(d)
+                    Blocked::Cooling(Deadline { until, .. })
+                    | Blocked::Soft(Deadline { until, .. })
+                    | Blocked::QuotaProtected(until)
                         if settings.mode == Mode::CacheFirst
-                            && d.until.saturating_duration_since(now)
+                            && until.saturating_duration_since(now)
                                 <= settings.max_wait.saturating_sub(req.waited) =>
                     {
-                        return Selection::Wait { until: d.until };
+                        return Selection::Wait { until };
                     }
                     _ => {}
                 }
@@ -606,7 +622,7 @@ impl Scheduler {
         let wait_budget = st.settings.max_wait.saturating_sub(req.waited);
         let retry_after = |until: Instant| until.saturating_duration_since(now);
         match self.blocked(st, owner, req, now) {
-            Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected => {
+            Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected(_) => {
                 let decision = if req.grace == Some(owner) {
                     Decision::Grace
                 } else {
@@ -680,14 +696,22 @@ impl Scheduler {
                 continue;
             }
             any_enabled = true;
-            let Some(d) = a.cooldowns.blocking(req.model, now) else {
-                continue;
+            let until = match self.blocked(st, AccountId(i as u32), req, now) {
+                // A quota reading at the floor holds it back until its window resets.
+                Blocked::QuotaProtected(until) => Some(until),
+                Blocked::Cooling(d) | Blocked::Soft(d) => Some(d.until),
+                _ => None,
             };
-            earliest_any = Some(earliest_any.map_or(d.until, |e| e.min(d.until)));
-            if let Blocked::Cooling(_) | Blocked::Soft(_) =
-                self.blocked(st, AccountId(i as u32), req, now)
+            if let Some(until) = until {
+                earliest_untried = Some(earliest_untried.map_or(until, |e| e.min(until)));
+            }
+            if let Some(until) = a
+                .cooldowns
+                .blocking(req.model, now)
+                .map(|d| d.until)
+                .or(until)
             {
-                earliest_untried = Some(earliest_untried.map_or(d.until, |e| e.min(d.until)));
+                earliest_any = Some(earliest_any.map_or(until, |e| e.min(until)));
             }
         }
         if !any_enabled {
@@ -717,7 +741,7 @@ impl Scheduler {
         if let Some(owner) = req.owner {
             return matches!(
                 self.blocked(&st, owner, req, now),
-                Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected
+                Blocked::No | Blocked::Soft(_) | Blocked::QuotaProtected(_)
             );
         }
         let order = st.by_model.get(req.model).unwrap_or(&st.base);

@@ -53,7 +53,10 @@ pub enum Hold {
         until: Instant,
     },
     /// Its remaining quota for the model is known to be at or below the floor.
-    QuotaProtected,
+    QuotaProtected {
+        /// When the reading stops holding it back (its window's reset).
+        until: Instant,
+    },
     /// A cooldown the upstream declared for this model only.
     ModelCooling {
         /// When it ends.
@@ -121,7 +124,7 @@ impl Scheduler {
                 let hold = match self.blocked(st, id, &untried, now) {
                     Blocked::No | Blocked::Attempted | Blocked::Disabled => Hold::Free,
                     Blocked::Soft(d) => Hold::Soft { until: d.until },
-                    Blocked::QuotaProtected => Hold::QuotaProtected,
+                    Blocked::QuotaProtected(until) => Hold::QuotaProtected { until },
                     Blocked::Cooling(d) => match a.cooldowns.account_blocking(now) {
                         Some(acct) => Hold::AccountCooling {
                             until: acct.until.max(d.until),

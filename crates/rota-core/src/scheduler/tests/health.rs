@@ -66,6 +66,7 @@ fn the_window_skips_an_account_whose_last_attempt_failed() {
         M,
         &Outcome::Success {
             remaining_quota: None,
+            quota_reset: None,
         },
         now,
     );
@@ -141,6 +142,7 @@ fn quota_readings_per_account_are_bounded() {
     for i in 0..(MAX_QUOTA_READINGS * 4) {
         let ok = Outcome::Success {
             remaining_quota: Some(0.5),
+            quota_reset: None,
         };
         s.record(
             AccountId(0),

@@ -72,6 +72,7 @@ fn rotation_orders_tier_then_remaining_quota_then_config_order() {
             M,
             &Outcome::Success {
                 remaining_quota: Some(q),
+                quota_reset: None,
             },
             now,
         );
@@ -393,6 +394,7 @@ fn quota_protected_accounts_are_skipped() {
         M,
         &Outcome::Success {
             remaining_quota: Some(0.0),
+            quota_reset: None,
         },
         now,
     );
@@ -402,6 +404,68 @@ fn quota_protected_accounts_are_skipped() {
     assert_eq!(
         pick(&s, &SelectRequest::new(M), now + S(61)).account,
         AccountId(0)
+    );
+}
+
+/// Account 0's latest answer said it has no request left until `reset`.
+fn exhausted_until(s: &Scheduler, reset: Duration, now: Instant) {
+    s.record(
+        AccountId(0),
+        M,
+        &Outcome::Success {
+            remaining_quota: Some(0.0),
+            quota_reset: Some(reset),
+        },
+        now,
+    );
+}
+
+#[test]
+fn quota_protection_ends_when_the_window_resets() {
+    let s = pool(&[Tier::Ultra, Tier::Free]);
+    no_window(&s);
+    let now = Instant::now();
+    let sticky = SelectRequest {
+        bound: Some(AccountId(0)),
+        ..SelectRequest::new(M)
+    };
+    exhausted_until(&s, S(5), now);
+    assert_eq!(pick(&s, &sticky, now + S(4)).account, AccountId(1));
+    // Not the 60 s a reading without a reset holds for: its window said 5 s.
+    assert_eq!(pick(&s, &sticky, now + S(5)).decision, Decision::Sticky);
+    // A reset beyond a minute is held for a minute at most.
+    exhausted_until(&s, S(3600), now);
+    assert_eq!(pick(&s, &sticky, now + S(59)).account, AccountId(1));
+    assert_eq!(pick(&s, &sticky, now + S(60)).decision, Decision::Sticky);
+}
+
+#[test]
+fn cache_first_waits_for_its_quota_protected_account_and_balance_moves() {
+    let s = pool(&[Tier::Ultra, Tier::Free]);
+    no_window(&s);
+    let now = Instant::now();
+    exhausted_until(&s, S(3), now);
+    let sticky = SelectRequest {
+        bound: Some(AccountId(0)),
+        ..SelectRequest::new(M)
+    };
+    with_mode(&s, Mode::CacheFirst);
+    assert_eq!(
+        s.select(&sticky, now),
+        Selection::Wait { until: now + S(3) }
+    );
+    with_mode(&s, Mode::Balance);
+    assert_eq!(pick(&s, &sticky, now).account, AccountId(1));
+    // With nothing else usable, a request waits for the reset within its budget, and past
+    // the budget is told when the window resets.
+    s.disable(AccountId(1), "test");
+    assert_eq!(
+        s.select(&SelectRequest::new(M), now + S(2)),
+        Selection::Wait { until: now + S(3) }
+    );
+    assert_eq!(
+        s.select(&SelectRequest::new(M), now),
+        Selection::Unavailable(Unavailable::AllLimited { retry_after: S(3) })
     );
 }
 
@@ -415,6 +479,7 @@ fn success_clears_account_cooldown_and_counts_requests() {
         M,
         &Outcome::Success {
             remaining_quota: None,
+            quota_reset: None,
         },
         now,
     );
