@@ -367,6 +367,14 @@ impl SimHandle {
             .standing(key, tokio::time::Instant::now())
     }
 
+    /// From now on, the timestamps the answers carry (Anthropic's
+    /// `anthropic-ratelimit-requests-reset`) read `at` plus the tokio time elapsed since this
+    /// call, not the system clock: on paused time, a client whose wall clock is set the same
+    /// way reads them the same on every run.
+    pub fn set_wall_clock(&self, at: std::time::SystemTime) {
+        *self.inner.shared.wall.lock() = Some((at, tokio::time::Instant::now()));
+    }
+
     /// Every route of the sim as a tower service, called in process (no socket, no HTTP
     /// framing): the same answers, scripts, caches and quotas as over the listener. Faults of
     /// the connection ([`Behavior::Reset`] and the like) need a socket and answer `500` here.

@@ -256,7 +256,11 @@ fn header(name: &'static str, value: String) -> (HeaderName, HeaderValue) {
 
 /// The headers that tell a client where an account stands: OpenAI `x-ratelimit-*-requests`,
 /// Anthropic `anthropic-ratelimit-requests-*`; Gemini sends none.
-pub(crate) fn standing_headers(dialect: Dialect, s: &Standing) -> Vec<(HeaderName, HeaderValue)> {
+pub(crate) fn standing_headers(
+    dialect: Dialect,
+    s: &Standing,
+    now: SystemTime,
+) -> Vec<(HeaderName, HeaderValue)> {
     match dialect {
         Dialect::OpenAi => vec![
             header("x-ratelimit-limit-requests", s.limit.to_string()),
@@ -269,10 +273,7 @@ pub(crate) fn standing_headers(dialect: Dialect, s: &Standing) -> Vec<(HeaderNam
                 "anthropic-ratelimit-requests-remaining",
                 s.remaining.to_string(),
             ),
-            header(
-                "anthropic-ratelimit-requests-reset",
-                rfc3339(SystemTime::now() + s.reset),
-            ),
+            header("anthropic-ratelimit-requests-reset", rfc3339(now + s.reset)),
         ],
         Dialect::Gemini => Vec::new(),
     }
@@ -283,6 +284,7 @@ pub(crate) fn refusal(
     dialect: Dialect,
     s: &Standing,
     model: &str,
+    now: SystemTime,
 ) -> (Reply, Vec<(HeaderName, HeaderValue)>) {
     let per = match s.window {
         Window::Minute => "minute",
@@ -330,7 +332,7 @@ pub(crate) fn refusal(
             rate_limit_body(&rl.retry_info(s.reset).message(message))
         }
     };
-    let mut headers = standing_headers(dialect, s);
+    let mut headers = standing_headers(dialect, s, now);
     if dialect != Dialect::Gemini {
         headers.push(header("retry-after", ceil_secs(s.reset).to_string()));
     }

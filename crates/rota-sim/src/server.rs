@@ -55,6 +55,9 @@ pub(crate) struct Shared {
     pub(crate) quotas: Mutex<Quotas>,
     /// Token counts the answers reported, per account.
     pub(crate) tallies: Mutex<Tallies>,
+    /// The wall clock the answers' timestamps read: `(at, since)` reads `at` plus the tokio
+    /// time since `since`; `None` is the system's.
+    pub(crate) wall: Mutex<Option<(SystemTime, Instant)>>,
     next_id: AtomicU64,
     /// Distinguishes this sim's ids from another's.
     instance: u32,
@@ -63,6 +66,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The wall-clock time the answers' timestamps are written in.
+    pub(crate) fn wall_now(&self) -> SystemTime {
+        match *self.wall.lock() {
+            Some((at, since)) => at + Instant::now().saturating_duration_since(since),
+            None => SystemTime::now(),
+        }
+    }
+
     pub(crate) fn new(stop: watch::Receiver<bool>, instance: u32) -> Self {
         Self {
             scripts: Mutex::default(),
@@ -75,6 +86,7 @@ impl Shared {
             cache: Mutex::default(),
             quotas: Mutex::default(),
             tallies: Mutex::default(),
+            wall: Mutex::default(),
             next_id: AtomicU64::new(0),
             instance,
             stop,
@@ -187,7 +199,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         match shared.quotas.lock().admit(owner, at) {
             Admission::Unlimited => {}
             Admission::Admitted(standing) => {
-                extra_headers = quota::standing_headers(dialect, &standing);
+                extra_headers = quota::standing_headers(dialect, &standing, shared.wall_now());
             }
             Admission::Refused(standing) => {
                 behavior = Behavior::Status(429);
@@ -225,7 +237,7 @@ async fn api(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let reply = match over_quota {
         Some(standing) => {
             let model = parsed.model.as_deref().unwrap_or("sim-model");
-            let (reply, headers) = quota::refusal(dialect, &standing, model);
+            let (reply, headers) = quota::refusal(dialect, &standing, model, shared.wall_now());
             extra_headers = headers;
             Some(reply)
         }
