@@ -105,9 +105,10 @@ impl Picker for OriginalPick {
 }
 
 /// An oracle that reads every account's quota at the provider: a session stays on its
-/// account while that account has a request left (or waits up to two seconds for one), else
-/// moves to the account with the most left. The reference for the cache-hit ratio a
-/// scheduler could reach.
+/// account while that account has a request left, and waits for its next slot when that
+/// comes within a minute (rota's default `max_wait_seconds`); otherwise, and for a new
+/// session, it takes the account with the most left. It never sends what the provider would
+/// refuse. The reference for the cache-hit ratio a scheduler could reach.
 #[derive(Debug)]
 pub struct OraclePick {
     sim: SimHandle,
@@ -115,7 +116,7 @@ pub struct OraclePick {
 }
 
 /// The longest an oracle's request waits for its own account's slot.
-const ORACLE_WAIT: Duration = Duration::from_secs(2);
+const ORACLE_WAIT: Duration = Duration::from_secs(60);
 
 impl OraclePick {
     /// Reads `sim`'s quotas; `keys[i]` is account `i`'s key.

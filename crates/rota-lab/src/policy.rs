@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 use rota::core::cooldown::CooldownConfig;
-use rota::core::{AccountSpec, Caps, Mode, Outcome};
+use rota::core::{AccountSpec, Caps, Clock, Mode, Outcome};
 use rota::{Classify, DefaultClassifier, Pool};
 use rota_sim::SimHandle;
 
@@ -57,7 +57,7 @@ impl Policy {
     }
 
     /// Builds the pool this policy schedules with, for `scenario`'s accounts on `sim`.
-    pub fn pool(self, scenario: &Scenario, sim: &SimHandle, seed: u64) -> Pool {
+    pub fn pool(self, scenario: &Scenario, sim: &SimHandle, seed: u64, clock: impl Clock) -> Pool {
         let caps = matches!(self, Policy::Rota { caps: true, .. });
         let accounts = scenario.accounts.iter().map(|a| {
             let spec = AccountSpec::api_key(&a.email, a.tier, a.key());
@@ -70,7 +70,7 @@ impl Policy {
                 spec
             }
         });
-        let builder = Pool::builder().accounts(accounts);
+        let builder = Pool::builder().accounts(accounts).clock(clock);
         let builder = match self {
             Policy::Random => builder
                 .mode(Mode::PerformanceFirst)

@@ -100,6 +100,7 @@ pub fn plot(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std::e
             .build_cartesian_2d(lo..hi, (y0 - (y1 - y0) * 0.02)..(y1 + (y1 - y0) * 0.02))?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc("offered load (× capacity)")
             .y_desc(label)
             .draw()?;
@@ -112,7 +113,7 @@ pub fn plot(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std::e
                 .collect();
             let style = ShapeStyle::from(&c).stroke_width(2);
             let series = chart.draw_series(LineSeries::new(points.clone(), style))?;
-            if i == 0 {
+            if i == 1 {
                 let name = p.to_string();
                 series
                     .label(name)
@@ -120,7 +121,7 @@ pub fn plot(rows: &[Row], title: &str, path: &Path) -> Result<(), Box<dyn std::e
             }
             chart.draw_series(points.into_iter().map(|xy| Circle::new(xy, 3, c.filled())))?;
         }
-        if i == 0 {
+        if i == 1 {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerLeft)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -59,6 +59,9 @@ struct World<S> {
 
 async fn simulate(scenario: &Scenario, policy: Policy, load: f64, plan: &Plan, seed: u64) -> Row {
     let sim = Sim::in_process();
+    // One wall clock, on paused time, for the sim's timestamps and rota's reading of them.
+    let clock = LabClock::new();
+    sim.set_wall_clock(clock.epoch);
     sim.set_log_capacity(0);
     sim.set_object_capacity(0);
     sim.set_prompt_cache(cache_config());
@@ -69,7 +72,7 @@ async fn simulate(scenario: &Scenario, policy: Policy, load: f64, plan: &Plan, s
         }
         sim.quota(&a.key(), quota);
     }
-    let pool = policy.pool(scenario, &sim, seed);
+    let pool = policy.pool(scenario, &sim, seed, clock);
     let upstream_tally = Arc::new(UpstreamTally::new(scenario.accounts.len()));
     let stack = ServiceBuilder::new()
         .layer(SessionIdLayer::new())
@@ -116,6 +119,40 @@ async fn simulate(scenario: &Scenario, policy: Policy, load: f64, plan: &Plan, s
         ratio(truth.cached, truth.input),
         ratio(read.1, read.0),
     )
+}
+
+/// The lab's clock: tokio's (paused) instants, and a wall clock that starts at a fixed date
+/// and follows them, so that timestamps in answers read the same on every run.
+#[derive(Debug, Clone, Copy)]
+pub struct LabClock {
+    epoch: SystemTime,
+    start: tokio::time::Instant,
+}
+
+impl LabClock {
+    /// The wall clock reads 2026-12-07T00:00:00Z now.
+    pub fn new() -> Self {
+        Self {
+            epoch: SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_601_600),
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for LabClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl rota::core::Clock for LabClock {
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        self.epoch + tokio::time::Instant::now().saturating_duration_since(self.start)
+    }
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
