@@ -41,11 +41,11 @@ pub const DEFAULT_SEED: u64 = 20_261_207;
 /// Runs every policy at every load of `scenario`, on `jobs` threads, and returns the rows by
 /// load, then policy in the order given. Deterministic for a given seed, whatever `jobs`.
 pub fn run_scenario(scenario: &Scenario, policies: &[Policy], seed: u64, jobs: usize) -> Vec<Row> {
+    // One seed for every load: a heavier load plans the same conversations first, then more.
     let plans: Vec<_> = scenario
         .loads
         .iter()
-        .enumerate()
-        .map(|(i, load)| workload::plan(scenario, *load, seed.wrapping_add(i as u64)))
+        .map(|load| workload::plan(scenario, *load, seed))
         .collect();
     let work: Vec<(usize, Policy)> = (0..scenario.loads.len())
         .flat_map(|l| policies.iter().map(move |p| (l, *p)))

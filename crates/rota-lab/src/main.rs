@@ -28,6 +28,9 @@ struct Args {
     /// rota's `window_seconds` for the rota rows (default: rota's own, 60).
     #[arg(long)]
     window: Option<u64>,
+    /// Also prints each account's upstream requests and 429s per policy.
+    #[arg(long)]
+    accounts: bool,
     /// Lists the scenarios and exits.
     #[arg(long)]
     list: bool,
@@ -60,6 +63,10 @@ fn main() -> ExitCode {
         scenario.duration.as_secs(),
     );
     println!("{}", report::table(&rows));
+    if args.accounts {
+        let emails: Vec<String> = scenario.accounts.iter().map(|a| a.email.clone()).collect();
+        println!("{}", report::accounts(&rows, &emails));
+    }
     let path = args.plot.unwrap_or_else(|| {
         let window = args
             .window

@@ -86,6 +86,8 @@ pub struct Row {
     pub upstream: u64,
     /// Upstream 429s provoked.
     pub upstream_429: u64,
+    /// Upstream requests and 429s of each account, in the scenario's order.
+    pub per_account: Vec<(u64, u64)>,
 }
 
 impl Row {
@@ -122,6 +124,7 @@ impl Row {
             spread: if mean > 0.0 { max as f64 / mean } else { 0.0 },
             upstream: total,
             upstream_429: per_account.iter().map(|a| a.1).sum(),
+            per_account,
         }
     }
 }

@@ -39,6 +39,34 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Each account's upstream requests (and 429s) per policy, one Markdown table per load.
+pub fn accounts(rows: &[Row], emails: &[String]) -> String {
+    let mut out = String::new();
+    let mut loads: Vec<f64> = rows.iter().map(|r| r.load).collect();
+    loads.dedup();
+    for load in loads {
+        let _ = writeln!(
+            out,
+            "\n**Upstream requests (429s) per account at {load}× capacity**\n"
+        );
+        out.push_str("| policy |");
+        for e in emails {
+            let _ = write!(out, " {e} |");
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(emails.len()));
+        out.push('\n');
+        for r in rows.iter().filter(|r| r.load == load) {
+            let _ = write!(out, "| {} |", r.policy);
+            for (requests, refused) in &r.per_account {
+                let _ = write!(out, " {requests} ({refused}) |");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// A stable colour per policy.
 fn colour(policy: Policy, all: &[Policy]) -> RGBColor {
     const PALETTE: [RGBColor; 10] = [
