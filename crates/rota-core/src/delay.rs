@@ -203,9 +203,8 @@ pub fn parse_rfc3339(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let offset = match b.get(i..)? {
         [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
             let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            let _ = (h1, h2, m1, m2);
             if oh > 23 || om > 59 {
                 return None;
             }

@@ -59,27 +59,51 @@ impl Picker for RoundRobinPick {
 }
 
 /// The original system as specified: a bound session keeps its account unless the account
-/// itself is cooling down (a cooldown for the model is ignored); otherwise, and on every
-/// retry, power of two choices among the five accounts with the most quota left, with no
-/// exclusion of the accounts this request already tried.
+/// itself is cooling down (a cooldown for the model is ignored); a new one takes the
+/// globally last-used account within 60 s (SPEC §3's window, which rota took from it);
+/// otherwise, and on every retry, power of two choices among the five accounts with the most
+/// quota left, with no exclusion of the accounts this request already tried.
 #[derive(Debug)]
-pub struct OriginalPick(Mutex<StdRng>);
+pub struct OriginalPick {
+    rng: Mutex<StdRng>,
+    /// The last account it picked, and when: it sees every selection of its pool.
+    last: Mutex<Option<(AccountId, Instant)>>,
+}
+
+/// The original system's window.
+const ORIGINAL_WINDOW: Duration = Duration::from_secs(60);
 
 impl OriginalPick {
     /// Seeded.
     pub fn new(seed: u64) -> Self {
-        Self(Mutex::new(StdRng::seed_from_u64(seed)))
+        Self {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            last: Mutex::new(None),
+        }
     }
-}
 
-impl Picker for OriginalPick {
-    fn pick(&self, req: &SelectRequest<'_>, c: &[Candidate], _: Instant) -> Option<Selection> {
-        if req.attempt == 0
-            && let Some(bound) = req.bound
-            && let Some(b) = c.iter().find(|c| c.account == bound)
-            && matches!(b.hold, Hold::Free | Hold::ModelCooling { .. })
-        {
-            return picked(bound, Decision::Sticky);
+    fn choose(&self, req: &SelectRequest<'_>, c: &[Candidate], now: Instant) -> Option<Pick> {
+        if req.attempt == 0 {
+            if let Some(bound) = req.bound
+                && let Some(b) = c.iter().find(|c| c.account == bound)
+                && matches!(b.hold, Hold::Free | Hold::ModelCooling { .. })
+            {
+                return Some(Pick {
+                    account: bound,
+                    decision: Decision::Sticky,
+                });
+            }
+            let last = *self.last.lock();
+            if let Some((account, at)) = last
+                && now.saturating_duration_since(at) < ORIGINAL_WINDOW
+                && c.iter()
+                    .any(|c| c.account == account && c.hold == Hold::Free)
+            {
+                return Some(Pick {
+                    account,
+                    decision: Decision::Window,
+                });
+            }
         }
         let quota = |c: &Candidate| (c.quota.unwrap_or(1.0) * 1000.0).round() as u32;
         let mut top: Vec<&Candidate> = c.iter().filter(|c| c.hold == Hold::Free).collect();
@@ -89,7 +113,7 @@ impl Picker for OriginalPick {
             0 => return None,
             1 => top[0],
             n => {
-                let mut rng = self.0.lock();
+                let mut rng = self.rng.lock();
                 let a = rng.random_range(0..n);
                 let b = (a + rng.random_range(1..n)) % n;
                 let (a, b) = (top[a], top[b]);
@@ -100,7 +124,18 @@ impl Picker for OriginalPick {
                 }
             }
         };
-        picked(choice.account, Decision::Rotation)
+        Some(Pick {
+            account: choice.account,
+            decision: Decision::Rotation,
+        })
+    }
+}
+
+impl Picker for OriginalPick {
+    fn pick(&self, req: &SelectRequest<'_>, c: &[Candidate], now: Instant) -> Option<Selection> {
+        let pick = self.choose(req, c, now)?;
+        *self.last.lock() = Some((pick.account, now));
+        Some(Selection::Picked(pick))
     }
 }
 
@@ -168,5 +203,97 @@ impl Picker for OraclePick {
         wait(first).or(Some(Selection::Unavailable(Unavailable::AllLimited {
             retry_after: first,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rota::core::Tier;
+
+    fn candidate(id: u32, hold: Hold, attempted: bool) -> Candidate {
+        Candidate {
+            account: AccountId(id),
+            tier: Tier::Pro,
+            quota: None,
+            attempted,
+            hold,
+            requests: 0,
+        }
+    }
+
+    fn account(s: Option<Selection>) -> Option<(u32, Decision)> {
+        match s {
+            Some(Selection::Picked(p)) => Some((p.account.0, p.decision)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_original_sticks_through_a_model_cooldown_keeps_its_window_and_retries_anywhere() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(30);
+        let o = OriginalPick::new(1);
+        let cooling = Hold::ModelCooling {
+            until: now + Duration::from_secs(60),
+        };
+        let c = [
+            candidate(0, cooling, false),
+            candidate(1, Hold::Free, false),
+        ];
+        let sticky = SelectRequest {
+            bound: Some(AccountId(0)),
+            ..SelectRequest::new("m")
+        };
+        // rota would move this session; the original sends it to its cooling account.
+        assert_eq!(
+            account(o.pick(&sticky, &c, now)),
+            Some((0, Decision::Sticky))
+        );
+        // A new session within 60 s takes the last-used account, if free.
+        let c = [
+            candidate(0, Hold::Free, false),
+            candidate(1, Hold::Free, false),
+        ];
+        assert_eq!(
+            account(o.pick(&SelectRequest::new("m"), &c, later)),
+            Some((0, Decision::Window))
+        );
+        // A retry may land on an account this request already tried.
+        let c = [candidate(0, Hold::Free, true)];
+        let retry = SelectRequest {
+            attempt: 1,
+            ..SelectRequest::new("m")
+        };
+        assert_eq!(
+            account(o.pick(&retry, &c, later)),
+            Some((0, Decision::Rotation))
+        );
+    }
+
+    #[test]
+    fn random_and_round_robin_take_only_free_untried_accounts() {
+        let now = Instant::now();
+        let c = [
+            candidate(0, Hold::Free, true),
+            candidate(1, Hold::QuotaProtected { until: now }, false),
+            candidate(2, Hold::Free, false),
+        ];
+        let req = SelectRequest::new("m");
+        let random = RandomPick::new(7);
+        let rr = RoundRobinPick::default();
+        for _ in 0..20 {
+            assert_eq!(
+                account(random.pick(&req, &c, now)),
+                Some((2, Decision::Rotation))
+            );
+            assert_eq!(
+                account(rr.pick(&req, &c, now)),
+                Some((2, Decision::Rotation))
+            );
+        }
+        let none = [candidate(0, Hold::Free, true)];
+        assert_eq!(account(random.pick(&req, &none, now)), None);
+        assert_eq!(account(rr.pick(&req, &none, now)), None);
     }
 }

@@ -43,7 +43,8 @@ pub struct WorkloadShape {
     pub max_turns: u32,
     /// Median think time between two turns (log-normal, heavy-tailed).
     pub median_gap: Duration,
-    /// Spread of the gaps (σ of the log-normal): 1.2 puts about 1 gap in 20 past 5 minutes.
+    /// Spread of the gaps (σ of the log-normal): with a 15 s median, 1.2 puts one gap in 8
+    /// past a minute and one in 160 past 5 minutes.
     pub gap_sigma: f64,
     /// Chance that a turn fans out to parallel sub-agents before the next one.
     pub fanout: f64,
