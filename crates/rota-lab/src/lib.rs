@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod file;
 pub mod metrics;
 pub mod pickers;
 pub mod policy;

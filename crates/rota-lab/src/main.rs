@@ -16,6 +16,9 @@ struct Args {
     /// The scenario to run (`--list` shows them).
     #[arg(long, default_value = "standard")]
     scenario: String,
+    /// Runs the scenario described in this TOML file instead (see `rota_lab::file`).
+    #[arg(long, value_name = "FILE")]
+    scenario_file: Option<PathBuf>,
     /// The seed of the workload and of the random baselines.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
@@ -44,16 +47,32 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let Some(mut scenario) = Scenario::named(&args.scenario) else {
-        eprintln!("rota-lab: no scenario {:?} (try --list)", args.scenario);
-        return ExitCode::from(2);
+    let scenario = match &args.scenario_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| rota_lab::file::parse(&text))
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => Scenario::named(&args.scenario)
+            .ok_or_else(|| format!("no scenario {:?} (try --list)", args.scenario)),
     };
-    scenario.rota_window = args.window.map(std::time::Duration::from_secs);
+    let mut scenario = match scenario {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rota-lab: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(w) = args.window {
+        scenario.rota_window = Some(std::time::Duration::from_secs(w));
+    }
     let started = Instant::now();
     let rows = run_scenario(&scenario, &Policy::all(), args.seed, args.jobs);
     println!(
-        "# rota-lab --scenario {} --seed {}{}\n\n{}\n\ncapacity {:.0} requests/min, {} accounts, {} s of arrivals",
-        scenario.name,
+        "# rota-lab {} --seed {}{}\n\n{}\n\ncapacity {:.0} requests/min, {} accounts, {} s of arrivals",
+        match &args.scenario_file {
+            Some(path) => format!("--scenario-file {} ({})", path.display(), scenario.name),
+            None => format!("--scenario {}", scenario.name),
+        },
         args.seed,
         args.window
             .map_or(String::new(), |w| format!(" --window {w}")),
@@ -71,7 +90,19 @@ fn main() -> ExitCode {
         let window = args
             .window
             .map_or(String::new(), |w| format!("-window-{w}"));
-        PathBuf::from(format!("docs/lab/{}{window}.svg", scenario.name))
+        // A file's name may be anything: keep the plot under docs/lab/.
+        let name: String = scenario
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("docs/lab/{name}{window}.svg"))
     });
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && let Err(e) = std::fs::create_dir_all(dir)

@@ -96,9 +96,9 @@ pub struct Failing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     /// Its name on the command line.
-    pub name: &'static str,
+    pub name: String,
     /// What it shows.
-    pub about: &'static str,
+    pub about: String,
     /// The pool.
     pub accounts: Vec<AccountPlan>,
     /// New conversations arrive during this long (simulated time); they run to their end.
@@ -138,10 +138,11 @@ impl Scenario {
 /// also run out of their daily quota during the run; a PRO account answers 503 from halfway.
 fn standard() -> Scenario {
     Scenario {
-        name: "standard",
+        name: "standard".into(),
         about: "8 accounts of mixed tiers (FREE ones with a daily quota that runs out), \
                 conversations with heavy-tailed gaps, some sub-agent fan-out, \
-                one PRO account failing (503) from halfway",
+                one PRO account failing (503) from halfway"
+            .into(),
         accounts: vec![
             AccountPlan::new("ultra-1@lab", Tier::Ultra, 40, None),
             AccountPlan::new("ultra-2@lab", Tier::Ultra, 40, None),
@@ -167,9 +168,10 @@ fn standard() -> Scenario {
 /// Agents that fan out often: bursts of new sessions at once.
 fn subagents() -> Scenario {
     Scenario {
-        name: "subagents",
+        name: "subagents".into(),
         about: "the standard pool under agents that fan out to 3–6 parallel sub-agents \
-                on one turn in five",
+                on one turn in five"
+            .into(),
         shape: WorkloadShape {
             fanout: 0.2,
             subagents: (3, 6),
@@ -182,9 +184,10 @@ fn subagents() -> Scenario {
 /// Small enough for CI in a debug build: four accounts, six minutes, two loads.
 fn small() -> Scenario {
     Scenario {
-        name: "small",
+        name: "small".into(),
         about: "4 accounts, 6 minutes of arrivals, loads 0.5× and 1.2×, one account failing \
-                (503) from halfway: the scenario CI runs",
+                (503) from halfway: the scenario CI runs"
+            .into(),
         accounts: vec![
             AccountPlan::new("ultra-1@lab", Tier::Ultra, 20, None),
             AccountPlan::new("pro-1@lab", Tier::Pro, 12, None),
