@@ -29,23 +29,30 @@ use crate::delay::{
 };
 use crate::outcome::{Failure, Outcome, Reason};
 
-/// Header pairs (remaining, limit) that tell the remaining request quota, in preference order.
-const QUOTA_HEADERS: [(HeaderName, HeaderName); 2] = [
+/// How a provider writes when its request-quota window resets.
+#[derive(Clone, Copy)]
+enum ResetFormat {
+    /// A Go duration (`"6m0s"`, `"340ms"`): OpenAI's.
+    Duration,
+    /// An RFC 3339 timestamp: Anthropic's.
+    Timestamp,
+}
+
+/// The headers (remaining, limit, reset) that tell the remaining request quota, in preference
+/// order.
+static QUOTA_HEADERS: [(HeaderName, HeaderName, HeaderName, ResetFormat); 2] = [
     (
         HeaderName::from_static("x-ratelimit-remaining-requests"),
         HeaderName::from_static("x-ratelimit-limit-requests"),
+        HeaderName::from_static("x-ratelimit-reset-requests"),
+        ResetFormat::Duration,
     ),
     (
         HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
         HeaderName::from_static("anthropic-ratelimit-requests-limit"),
+        HeaderName::from_static("anthropic-ratelimit-requests-reset"),
+        ResetFormat::Timestamp,
     ),
-];
-
-/// The headers that say when each pair's window resets: OpenAI's as a Go duration (`"6m0s"`,
-/// `"340ms"`), Anthropic's as an RFC 3339 timestamp.
-const RESET_HEADERS: [HeaderName; 2] = [
-    HeaderName::from_static("x-ratelimit-reset-requests"),
-    HeaderName::from_static("anthropic-ratelimit-requests-reset"),
 ];
 
 /// Lowercase wording of an exhausted quota (account × model, long ladder).
@@ -117,11 +124,11 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
     // The status table is `Outcome::from_status`; the body adds a 429's reason and the delay.
     let by_status = match Outcome::from_status(status.as_u16()) {
         Outcome::Success { .. } => {
-            let remaining_quota = remaining_quota(headers);
+            let reading = quota_reading(headers);
             return Outcome::Success {
-                remaining_quota,
-                // Only a reading has a reset worth reading.
-                quota_reset: remaining_quota.and_then(|_| quota_reset(headers, now)),
+                remaining_quota: reading.map(|(fraction, _)| fraction),
+                // Only a reading has a reset worth reading: its own pair's.
+                quota_reset: reading.and_then(|(_, pair)| reset_of(headers, pair, now)),
             };
         }
         Outcome::Failure(f) => f.reason,
@@ -158,15 +165,33 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
 /// assert_eq!(remaining_quota(&HeaderMap::new()), None);
 /// ```
 pub fn remaining_quota(headers: &HeaderMap) -> Option<f64> {
-    QUOTA_HEADERS.iter().find_map(|(remaining, limit)| {
-        let remaining = header_number(headers, remaining)?;
-        let limit = header_number(headers, limit)?;
-        if limit <= 0.0 {
-            return None;
-        }
-        let fraction = (remaining / limit).clamp(0.0, 1.0);
-        fraction.is_finite().then_some(fraction)
-    })
+    quota_reading(headers).map(|(fraction, _)| fraction)
+}
+
+/// The remaining fraction, and which of [`QUOTA_HEADERS`] told it.
+fn quota_reading(headers: &HeaderMap) -> Option<(f64, usize)> {
+    QUOTA_HEADERS
+        .iter()
+        .enumerate()
+        .find_map(|(i, (remaining, limit, ..))| {
+            let remaining = header_number(headers, remaining)?;
+            let limit = header_number(headers, limit)?;
+            if limit <= 0.0 {
+                return None;
+            }
+            let fraction = (remaining / limit).clamp(0.0, 1.0);
+            fraction.is_finite().then_some((fraction, i))
+        })
+}
+
+/// The reset of pair `i` of [`QUOTA_HEADERS`], if it carries a readable one.
+fn reset_of(headers: &HeaderMap, i: usize, now: SystemTime) -> Option<Duration> {
+    let (_, _, name, format) = QUOTA_HEADERS.get(i)?;
+    let value = headers.get(name)?.to_str().ok()?;
+    match format {
+        ResetFormat::Duration => parse_duration(value),
+        ResetFormat::Timestamp => parse_rfc3339(value, now),
+    }
 }
 
 /// Time until the request-quota window of a 2xx's headers resets: `x-ratelimit-reset-requests`
@@ -186,17 +211,8 @@ pub fn remaining_quota(headers: &HeaderMap) -> Option<f64> {
 /// assert_eq!(quota_reset(&headers, SystemTime::UNIX_EPOCH), Some(Duration::from_millis(340)));
 /// ```
 pub fn quota_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let (i, _) = QUOTA_HEADERS
-        .iter()
-        .enumerate()
-        .find(|(_, (remaining, limit))| {
-            headers.contains_key(remaining) && headers.contains_key(limit)
-        })?;
-    let value = headers.get(&RESET_HEADERS[i])?.to_str().ok()?;
-    match i {
-        0 => parse_duration(value),
-        _ => parse_rfc3339(value, now),
-    }
+    let (_, pair) = quota_reading(headers)?;
+    reset_of(headers, pair, now)
 }
 
 /// A header's value as a finite number.
