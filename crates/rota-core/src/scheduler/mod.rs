@@ -547,12 +547,9 @@ impl Scheduler {
         }
         if let Some(picker) = &self.picker {
             let candidates = self.candidates(st, req, now);
-            if let Some(selection) = picker.pick(req, &candidates, now) {
-                return selection;
-            }
-            return match self.panic_pick(st, req, now) {
-                Some(id) => picked(id, Decision::Rotation),
-                None => self.none_usable(st, req, now),
+            return match picker.pick(req, &candidates, now) {
+                Some(selection) => selection,
+                None => self.last_resort(st, req, now),
             };
         }
         if first && sticky_modes {
@@ -603,10 +600,18 @@ impl Scheduler {
                 return picked(AccountId(k.2), Decision::Rotation);
             }
         }
-        if let Some(id) = self.panic_pick(st, req, now) {
-            return picked(id, Decision::Rotation);
+        self.last_resort(st, req, now)
+    }
+
+    /// When no step picked: the panic threshold, else a wait or "unavailable".
+    fn last_resort(&self, st: &State, req: &SelectRequest<'_>, now: Instant) -> Selection {
+        match self.panic_pick(st, req, now) {
+            Some(account) => Selection::Picked(Pick {
+                account,
+                decision: Decision::Rotation,
+            }),
+            None => self.none_usable(st, req, now),
         }
-        self.none_usable(st, req, now)
     }
 
     /// A request that continues an object has one candidate, its owner (SPEC §3a). A soft

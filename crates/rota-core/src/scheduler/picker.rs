@@ -108,6 +108,11 @@ impl Scheduler {
         now: Instant,
     ) -> Vec<Candidate> {
         let order = st.by_model.get(req.model).unwrap_or(&st.base);
+        // The scheduler's own reading, asked as for an untried account.
+        let untried = SelectRequest {
+            attempted: &[],
+            ..*req
+        };
         order
             .iter(false)
             .filter_map(|k| {
@@ -116,11 +121,6 @@ impl Scheduler {
                 if a.disabled.is_some() {
                     return None;
                 }
-                // The scheduler's own reading, asked as for an untried account.
-                let untried = SelectRequest {
-                    attempted: &[],
-                    ..*req
-                };
                 let hold = match self.blocked(st, id, &untried, now) {
                     Blocked::No | Blocked::Attempted | Blocked::Disabled => Hold::Free,
                     Blocked::Soft(d) => Hold::Soft { until: d.until },
