@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
+use rota::Pool;
 use rota::core::cooldown::CooldownConfig;
 use rota::core::{AccountSpec, Caps, Clock, Mode, Outcome};
-use rota::{Classify, DefaultClassifier, Pool};
 use rota_sim::SimHandle;
 
 use crate::pickers::{OraclePick, OriginalPick, RandomPick, RoundRobinPick};
@@ -21,7 +21,8 @@ pub enum Policy {
     Random,
     /// Round-robin over usable accounts, no stickiness.
     RoundRobin,
-    /// The original system as specified (see [`OriginalPick`] and [`OriginalClassifier`]).
+    /// The original system as specified (see [`OriginalPick`], [`original_classify`] and
+    /// [`original_cooldowns`]).
     Original,
     /// Knows every account's quota at the provider ([`OraclePick`]): the reference.
     Oracle,
@@ -80,7 +81,7 @@ impl Policy {
                 .picker(Arc::new(RoundRobinPick::default())),
             Policy::Original => builder
                 .mode(Mode::Balance)
-                .cooldowns(OriginalClassifier::cooldowns())
+                .cooldowns(original_cooldowns())
                 .picker(Arc::new(OriginalPick::new(seed))),
             Policy::Oracle => builder.mode(Mode::Balance).picker(Arc::new(OraclePick::new(
                 sim.clone(),
@@ -94,11 +95,11 @@ impl Policy {
         builder.build().expect("the scenario's emails are unique")
     }
 
-    /// How this policy reads upstream answers.
-    pub fn classifier(self) -> LabClassifier {
+    /// How this policy reads upstream answers (a function is a [`rota::Classify`]).
+    pub fn classifier(self) -> ClassifyFn {
         match self {
-            Policy::Original => LabClassifier::Original(OriginalClassifier),
-            _ => LabClassifier::Rota(DefaultClassifier),
+            Policy::Original => original_classify,
+            _ => rota::core::classify::classify,
         }
     }
 }
@@ -125,30 +126,25 @@ impl fmt::Display for Policy {
 /// The longest cooldown the original system sets.
 const ORIGINAL_CAP: Duration = Duration::from_secs(300);
 
-/// The original system's reading of an answer: rota's classification, except that a delay
-/// written in milliseconds (`"try again in 500ms"`) is read as minutes, and no cooldown is
-/// longer than 300 s (an exhausted daily quota is tried again every five minutes).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OriginalClassifier;
+/// A classifier as a plain function, the shape of [`rota::core::classify::classify`].
+pub type ClassifyFn = fn(StatusCode, &HeaderMap, &[u8], SystemTime) -> Outcome;
 
-impl OriginalClassifier {
-    /// rota's ladders and defaults, each capped at 300 s.
-    pub fn cooldowns() -> CooldownConfig {
-        let cap = |d: Duration| d.min(ORIGINAL_CAP);
-        let c = CooldownConfig::default();
-        CooldownConfig {
-            quota_ladder: c.quota_ladder.iter().copied().map(cap).collect(),
-            capacity_ladder: c.capacity_ladder.iter().copied().map(cap).collect(),
-            unreachable_ladder: c.unreachable_ladder.iter().copied().map(cap).collect(),
-            rate_limited: cap(c.rate_limited),
-            rate_limited_exhausted: cap(c.rate_limited_exhausted),
-            unknown: cap(c.unknown),
-            server_error: cap(c.server_error),
-            unauthorized: cap(c.unauthorized),
-            forbidden: cap(c.forbidden),
-            refresh_failed: cap(c.refresh_failed),
-            ..c
-        }
+/// rota's ladders and defaults, each capped at 300 s: the original system's cooldowns.
+pub fn original_cooldowns() -> CooldownConfig {
+    let cap = |d: Duration| d.min(ORIGINAL_CAP);
+    let c = CooldownConfig::default();
+    CooldownConfig {
+        quota_ladder: c.quota_ladder.iter().copied().map(cap).collect(),
+        capacity_ladder: c.capacity_ladder.iter().copied().map(cap).collect(),
+        unreachable_ladder: c.unreachable_ladder.iter().copied().map(cap).collect(),
+        rate_limited: cap(c.rate_limited),
+        rate_limited_exhausted: cap(c.rate_limited_exhausted),
+        unknown: cap(c.unknown),
+        server_error: cap(c.server_error),
+        unauthorized: cap(c.unauthorized),
+        forbidden: cap(c.forbidden),
+        refresh_failed: cap(c.refresh_failed),
+        ..c
     }
 }
 
@@ -168,47 +164,23 @@ fn millis_in(body: &[u8]) -> Option<u64> {
     whole.parse().ok()
 }
 
-impl Classify for OriginalClassifier {
-    fn classify(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Outcome {
-        let mut outcome = rota::core::classify::classify(status, headers, body, now);
-        if let Outcome::Failure(failure) = &mut outcome {
-            if let Some(n) = millis_in(body) {
-                failure.explicit_delay = Some(Duration::from_secs(n.saturating_mul(60)));
-            }
-            failure.explicit_delay = failure.explicit_delay.map(|d| d.min(ORIGINAL_CAP));
+/// The original system's reading of an answer: rota's classification, except that a delay
+/// written in milliseconds (`"try again in 500ms"`) is read as minutes, and no cooldown is
+/// longer than 300 s (an exhausted daily quota is tried again every five minutes).
+pub fn original_classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Outcome {
+    let mut outcome = rota::core::classify::classify(status, headers, body, now);
+    if let Outcome::Failure(failure) = &mut outcome {
+        if let Some(n) = millis_in(body) {
+            failure.explicit_delay = Some(Duration::from_secs(n.saturating_mul(60)));
         }
-        outcome
+        failure.explicit_delay = failure.explicit_delay.map(|d| d.min(ORIGINAL_CAP));
     }
-}
-
-/// One classifier type for every policy's stack.
-#[derive(Debug, Clone, Copy)]
-pub enum LabClassifier {
-    /// SPEC §5's.
-    Rota(DefaultClassifier),
-    /// The original system's.
-    Original(OriginalClassifier),
-}
-
-impl Classify for LabClassifier {
-    fn classify(
-        &self,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Outcome {
-        match self {
-            Self::Rota(c) => c.classify(status, headers, body, now),
-            Self::Original(c) => c.classify(status, headers, body, now),
-        }
-    }
+    outcome
 }
 
 #[cfg(test)]
@@ -221,7 +193,8 @@ mod tests {
         assert_eq!(millis_in(b"Please try again in 340ms. Visit"), Some(340));
         assert_eq!(millis_in(b"Please try again in 1.5s."), None);
         let body = br#"{"error":{"message":"Rate limit reached for gpt-5 on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 2ms.","code":"rate_limit_exceeded"}}"#;
-        let read = |c: LabClassifier| match c.classify(
+        let read = |c: ClassifyFn| match rota::Classify::classify(
+            &c,
             StatusCode::TOO_MANY_REQUESTS,
             &HeaderMap::new(),
             body,
@@ -248,7 +221,7 @@ mod tests {
             read(Policy::Original.classifier()),
             (Reason::RateLimited, Some(Duration::from_secs(120)))
         );
-        let c = OriginalClassifier::cooldowns();
+        let c = original_cooldowns();
         assert_eq!(c.quota_ladder.last(), Some(&ORIGINAL_CAP));
     }
 }
